@@ -1,0 +1,52 @@
+# The two commands of the README: `make book` (build the book) and `make test` (every test).
+# Both create .venv on first use and reuse it afterwards.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BOOK_FLAGS := -W -n --keep-going
+export CVBOOK_PROFILE ?= quick
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: book test execute labs bench browser clean help
+
+help:
+	@echo "make book     build the HTML book into _build/html"
+	@echo "make test     run every test (unit, notebooks, labs, book build, browser)"
+	@echo "make execute  re-execute every notebook in place (quick profile)"
+	@echo "make labs     regenerate the student lab notebooks from labs/solutions"
+	@echo "make bench    time the box toolkit against its references"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps d2l==1.0.3
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	@echo "The book: $(CURDIR)/_build/html/index.html"
+
+# Headless Chromium for the widget tests comes from Debian (a browser download fails here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser book
+	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax -q tests book labs/solutions
+
+execute: $(STAMP)
+	$(PY) tools/execute_notebooks.py book/*.ipynb labs/solutions/*.ipynb
+
+labs: $(STAMP)
+	$(PY) -m cvbook.labs
+
+bench: $(STAMP)
+	$(PY) benchmarks/boxes.py
+
+clean:
+	rm -rf _build

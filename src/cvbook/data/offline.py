@@ -1,0 +1,69 @@
+"""Real images that installed packages ship: no network needed.
+
+- :func:`photo` returns one of scikit-image's or scikit-learn's photographs.
+- :class:`Digits` is scikit-learn's handwritten digits as a torch dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["PHOTOS", "TEXTURES", "photo", "Digits"]
+
+# Colour photographs shipped inside scikit-image (no download) and scikit-learn.
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
+# Greyscale textures and scenes shipped inside scikit-image.
+TEXTURES = ("brick", "grass", "gravel", "camera", "moon", "text")
+
+
+def photo(name: str = "astronaut") -> np.ndarray:
+    """A real photograph as an ``(H, W, 3)`` uint8 array (textures: ``(H, W)``).
+
+    ``name`` is one of :data:`PHOTOS` or :data:`TEXTURES`.
+    """
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    if name in PHOTOS or name in TEXTURES:
+        import skimage.data
+
+        return getattr(skimage.data, name)()
+    raise ValueError(f"no photo named {name!r}; choose from {', '.join(PHOTOS + TEXTURES)}")
+
+
+class Digits(Dataset):
+    """scikit-learn's 1,797 handwritten digits (8×8, 17 grey levels), 10 classes.
+
+    Images are upsampled bilinearly to ``size × size`` and scaled to ``[0, 1]``; the split
+    is a fixed stratified ``test_fraction``. Items are ``(image (1, size, size), label)``.
+    """
+
+    def __init__(self, split: str = "train", *, transform=None, size: int = 28, test_fraction: float = 0.25) -> None:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        if split not in ("train", "test"):
+            raise ValueError(f"split={split!r}: Digits has 'train' and 'test'")
+        digits = load_digits()
+        idx_train, idx_test = train_test_split(
+            np.arange(len(digits.target)), test_size=test_fraction, stratify=digits.target, random_state=0
+        )
+        idx = idx_train if split == "train" else idx_test
+        x = torch.from_numpy(digits.images[idx]).float()[:, None] / 16.0
+        if size != 8:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        self.data, self.targets = x.clamp(0, 1), torch.from_numpy(digits.target[idx]).long()
+        self.classes = tuple(str(d) for d in range(10))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        image = self.data[i]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.targets[i])

@@ -1,0 +1,172 @@
+"""One registry of datasets by name, real (downloaded) and offline (generated or shipped).
+
+>>> from cvbook import data
+>>> sorted(data.names())  # doctest: +SKIP
+['cifar10', 'digits', 'fashion-mnist', 'penn-fudan', 'shapes', 'shapes10', 'voc2007']
+>>> train = data.load("shapes10", split="train", n=100)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .download import data_root, extract, fetch
+
+__all__ = ["DatasetInfo", "register", "names", "info", "load", "for_profile"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows of a dataset.
+
+    ``offline`` datasets need no network. ``quick`` names the offline dataset that stands
+    in for an online one in the quick profile.
+    """
+
+    name: str
+    task: str  # "classification" | "detection" | "segmentation"
+    offline: bool
+    builder: Callable[..., Any]
+    quick: str | None = None
+    description: str = ""
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register(info: DatasetInfo) -> DatasetInfo:
+    """Add a dataset to the registry (a later registration of the same name replaces it)."""
+    _REGISTRY[info.name] = info
+    return info
+
+
+def names(task: str | None = None) -> list[str]:
+    """The registered dataset names, optionally only those for ``task``."""
+    return [n for n, i in _REGISTRY.items() if task is None or i.task == task]
+
+
+def info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` registered under ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no dataset named {name!r}; registered: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def load(name: str, split: str = "train", **kwargs: Any) -> Any:
+    """Build the dataset ``name`` for ``split`` (``"train"`` or ``"test"``; some have ``"val"``).
+
+    Online datasets download into ``$CVBOOK_DATA/<name>`` first (checksummed; a second
+    call reuses the files). Extra keyword arguments go to the dataset (``transform``,
+    ``n`` for generated sets, ...).
+    """
+    return info(name).builder(split=split, **kwargs)
+
+
+def for_profile(*, quick: str, full: str) -> str:
+    """The dataset name to use in the active profile (see :func:`cvbook.profile.pick`)."""
+    from cvbook import profile
+
+    return profile.pick(quick=quick, full=full)
+
+
+# --- real datasets ----------------------------------------------------------------------
+
+def _root(name: str) -> Path:
+    return data_root() / name
+
+
+_CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+
+def _cifar10(split: str = "train", transform=None, target_transform=None):
+    from torchvision.datasets import CIFAR10
+
+    root = _root("cifar10")
+    if not (root / "cifar-10-batches-py").is_dir():
+        archive = fetch(_CIFAR10_URL, root / "cifar-10-python.tar.gz", _CIFAR10_MD5,
+                        dataset="cifar10", instead="shapes10")
+        extract(archive, root)
+    return CIFAR10(str(root), train=split == "train", transform=transform,
+                   target_transform=target_transform, download=False)
+
+
+_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_FASHION_FILES = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+
+
+def _fashion_mnist(split: str = "train", transform=None, target_transform=None):
+    from torchvision.datasets import FashionMNIST
+
+    root = _root("fashion-mnist")
+    raw = root / "FashionMNIST" / "raw"
+    for filename, md5 in _FASHION_FILES.items():
+        fetch(_FASHION_URL + filename, raw / filename, md5, dataset="fashion-mnist", instead="digits")
+    # torchvision finds the checksummed archives in raw/ and only unpacks them.
+    return FashionMNIST(str(root), train=split == "train", transform=transform,
+                        target_transform=target_transform, download=True)
+
+
+_VOC_URL = "https://thor.robots.ox.ac.uk/pascal/VOC/voc2007/"
+_VOC_FILES = {
+    "trainval": ("VOCtrainval_06-Nov-2007.tar", "c52e279531787c972589f7e41ab4ae64"),
+    "test": ("VOCtest_06-Nov-2007.tar", "b6e924de25625d8de591ea690078ad9f"),
+}
+
+
+def _voc2007(split: str = "trainval", transforms=None, task: str = "detection"):
+    from torchvision.datasets import VOCDetection, VOCSegmentation
+
+    split = {"train": "trainval"}.get(split, split)
+    if split not in _VOC_FILES:
+        raise ValueError(f"VOC2007 splits are 'trainval' (or 'train') and 'test', not {split!r}")
+    root = _root("voc2007")
+    if not (root / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / f"{split}.txt").exists():
+        filename, md5 = _VOC_FILES[split]
+        extract(fetch(_VOC_URL + filename, root / filename, md5, dataset="voc2007", instead="shapes"), root)
+    cls = VOCDetection if task == "detection" else VOCSegmentation
+    return cls(str(root), year="2007", image_set=split, download=False, transforms=transforms)
+
+
+# --- offline datasets -------------------------------------------------------------------
+
+def _digits(split: str = "train", transform=None, size: int = 28, test_fraction: float = 0.25):
+    from .offline import Digits
+
+    return Digits(split=split, transform=transform, size=size, test_fraction=test_fraction)
+
+
+def _shapes10(split: str = "train", n: int | None = None, **kwargs):
+    from .shapes import ShapesClassification
+
+    n = n if n is not None else (5000 if split == "train" else 1000)
+    return ShapesClassification(n=n, split=split, **kwargs)
+
+
+def _shapes(split: str = "train", n: int | None = None, **kwargs):
+    from .shapes import ShapesDetection
+
+    n = n if n is not None else (1000 if split == "train" else 200)
+    return ShapesDetection(n=n, split=split, **kwargs)
+
+
+register(DatasetInfo("cifar10", "classification", False, _cifar10, quick="shapes10",
+                     description="CIFAR-10: 60,000 32×32 colour images in 10 classes."))
+register(DatasetInfo("fashion-mnist", "classification", False, _fashion_mnist, quick="digits",
+                     description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes."))
+register(DatasetInfo("voc2007", "detection", False, _voc2007, quick="shapes",
+                     description="Pascal VOC 2007: 9,963 images, 20 classes, boxes and masks."))
+register(DatasetInfo("digits", "classification", True, _digits,
+                     description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))
+register(DatasetInfo("shapes10", "classification", True, _shapes10,
+                     description="Generated 32×32 RGB images of one of 10 shapes: CIFAR-10's shape."))
+register(DatasetInfo("shapes", "detection", True, _shapes,
+                     description="Generated 64×64 images with 1–4 shapes each, exact boxes and masks."))
