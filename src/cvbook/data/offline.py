@@ -21,7 +21,7 @@ TEXTURES = ("brick", "grass", "gravel", "camera", "moon", "text")
 def photo(name: str = "astronaut") -> np.ndarray:
     """A real photograph as an ``(H, W, 3)`` uint8 array (textures: ``(H, W)``).
 
-    ``name`` is one of :data:`PHOTOS` or :data:`TEXTURES`.
+    ``name`` is one of ``PHOTOS`` or ``TEXTURES``.
     """
     if name in ("china", "flower"):
         from sklearn.datasets import load_sample_image

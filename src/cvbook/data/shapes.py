@@ -25,17 +25,18 @@ from torch.utils.data import Dataset
 __all__ = ["SHAPE_NAMES", "ShapesBatch", "generate_shapes", "ShapesDetection", "ShapesClassification", "collate_detection"]
 
 # Each shape is a region {(u, v) : inside(u, v)} in coordinates normalised by the
-# object's radius, u to the right and v downwards, centred on the object's centre.
+# object's radius, u to the right and v downwards, centred on the object's centre. Every
+# region lies inside the unit disc, which is what the placement keeps apart.
 _REGIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "circle": lambda u, v: u * u + v * v <= 1.0,
-    "square": lambda u, v: (np.abs(u) <= 0.8) & (np.abs(v) <= 0.8),
-    "triangle": lambda u, v: (v <= 0.8) & (np.abs(u) <= (v + 1.0) / 1.8),
+    "square": lambda u, v: (np.abs(u) <= 0.7) & (np.abs(v) <= 0.7),
+    "triangle": lambda u, v: (v <= 0.5) & (np.abs(u) <= (v + 1.0) * 0.577),
     "diamond": lambda u, v: np.abs(u) + np.abs(v) <= 1.0,
-    "plus": lambda u, v: ((np.abs(u) <= 0.3) & (np.abs(v) <= 1.0)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 1.0)),
+    "plus": lambda u, v: ((np.abs(u) <= 0.3) & (np.abs(v) <= 0.95)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 0.95)),
     "ring": lambda u, v: (u * u + v * v <= 1.0) & (u * u + v * v >= 0.36),
     "hexagon": lambda u, v: (np.abs(v) <= 0.866) & (1.732 * np.abs(u) + np.abs(v) <= 1.732),
     "ellipse": lambda u, v: u * u + v * v / 0.3 <= 1.0,
-    "bar": lambda u, v: (np.abs(u) <= 0.35) & (np.abs(v) <= 1.0),
+    "bar": lambda u, v: (np.abs(u) <= 0.35) & (np.abs(v) <= 0.93),
     "half-disc": lambda u, v: (u * u + v * v <= 1.0) & (v >= 0.0),
 }
 SHAPE_NAMES: tuple[str, ...] = tuple(_REGIONS)
@@ -91,7 +92,7 @@ def generate_shapes(
     """Draw ``n`` images of ``size × size`` pixels with ``min_objects..max_objects`` shapes each.
 
     Args:
-        classes: the shape names to use, or how many of :data:`SHAPE_NAMES` (from the first).
+        classes: the shape names to use, or how many of ``SHAPE_NAMES`` (from the first).
         radius: range of object radii as fractions of ``size``.
         noise: standard deviation of the Gaussian pixel noise, on a 0..1 scale.
         seed: the same seed gives the same images, boxes and masks.

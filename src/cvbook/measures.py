@@ -1,0 +1,98 @@
+"""Performance measures of classifiers: error rate, balanced error rate, TP/FP rates, ROC and AUC.
+
+Predictions and labels are 1-D integer tensors (or anything ``torch.as_tensor`` takes) of
+the same length ``N``; scores are 1-D float tensors, higher meaning "more positive".
+
+>>> error_rate([0, 1, 1, 0], [0, 1, 0, 0])
+0.25
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["error_rate", "accuracy", "balanced_error_rate", "tp_fp_rates", "roc_curve", "auc", "roc_auc"]
+
+
+def _pair(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
+    pred, target = torch.as_tensor(pred).flatten(), torch.as_tensor(target).flatten()
+    if pred.shape != target.shape:
+        raise ValueError(f"predictions and labels differ in length: {pred.numel()} vs {target.numel()}")
+    if pred.numel() == 0:
+        raise ValueError("no samples: a measure of an empty set is undefined")
+    return pred, target
+
+
+def error_rate(pred, target) -> float:
+    r"""The fraction of wrong predictions, $\hat P(f(X) \neq Y)$."""
+    pred, target = _pair(pred, target)
+    return (pred != target).double().mean().item()
+
+
+def accuracy(pred, target) -> float:
+    r"""The fraction of right predictions, $\hat P(f(X) = Y) = 1 - $ error rate."""
+    return 1.0 - error_rate(pred, target)
+
+
+def balanced_error_rate(pred, target, num_classes: int | None = None) -> float:
+    r"""The mean over classes of the per-class error, $\frac1C \sum_y \hat P(f(X) \neq y \mid Y = y)$.
+
+    Classes absent from ``target`` are left out of the mean (their error is undefined).
+    """
+    pred, target = _pair(pred, target)
+    num_classes = num_classes or int(max(pred.max(), target.max())) + 1
+    wrong = torch.bincount(target[pred != target], minlength=num_classes).double()
+    count = torch.bincount(target, minlength=num_classes).double()
+    present = count > 0
+    return (wrong[present] / count[present]).mean().item()
+
+
+def tp_fp_rates(pred, target) -> tuple[float, float]:
+    r"""Binary true-positive rate $\hat P(f(X)=1 \mid Y=1)$ and false-positive rate
+    $\hat P(f(X)=1 \mid Y=0)$; labels are 0 (negative) and 1 (positive)."""
+    pred, target = _pair(pred, target)
+    positive, negative = target == 1, target == 0
+    if not positive.any() or not negative.any():
+        raise ValueError("TP and FP rates need both positive (1) and negative (0) labels")
+    return (pred[positive] == 1).double().mean().item(), (pred[negative] == 1).double().mean().item()
+
+
+def roc_curve(scores, target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ROC curve: FP rate and TP rate for every threshold on ``scores``.
+
+    Predicting positive when ``score >= threshold``, with the thresholds the distinct scores
+    in decreasing order (preceded by ``+inf``, where nothing is positive).
+
+    Returns:
+        ``fpr``, ``tpr``, ``thresholds``: 1-D tensors of equal length ``T + 1`` for ``T``
+        distinct scores, ``fpr`` and ``tpr`` non-decreasing from 0 to 1.
+    """
+    scores, target = _pair(scores, target)
+    scores, target = scores.double(), target.long()
+    order = torch.argsort(scores, descending=True, stable=True)
+    scores, target = scores[order], target[order]
+    tp = torch.cumsum(target == 1, 0).double()
+    fp = torch.cumsum(target == 0, 0).double()
+    # Samples with tied scores switch together: keep the last index of each run of ties.
+    last = torch.ones_like(scores, dtype=torch.bool)
+    last[:-1] = scores[1:] != scores[:-1]
+    n_pos, n_neg = tp[-1], fp[-1]
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("an ROC curve needs both positive (1) and negative (0) labels")
+    zero = torch.zeros(1, dtype=torch.float64)
+    fpr = torch.cat([zero, fp[last] / n_neg])
+    tpr = torch.cat([zero, tp[last] / n_pos])
+    thresholds = torch.cat([torch.tensor([float("inf")], dtype=torch.float64), scores[last]])
+    return fpr, tpr, thresholds
+
+
+def auc(fpr, tpr) -> float:
+    """Area under a curve given by its points (trapezoidal rule), e.g. under an ROC curve."""
+    fpr, tpr = torch.as_tensor(fpr, dtype=torch.float64), torch.as_tensor(tpr, dtype=torch.float64)
+    return torch.trapezoid(tpr, fpr).item()
+
+
+def roc_auc(scores, target) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``target``: the probability that a
+    random positive scores higher than a random negative (ties counting one half)."""
+    return auc(*roc_curve(scores, target)[:2])

@@ -1,0 +1,219 @@
+"""The dataset registry, downloads (checksums, offline failure) and the shapes generator."""
+import hashlib
+import http.server
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import masks_to_boxes
+
+from cvbook import data
+from cvbook.data import download, registry
+
+
+# --- downloads ---------------------------------------------------------------------------
+
+@pytest.fixture
+def http_files(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving the files put into the returned dict."""
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", files
+    server.shutdown()
+
+
+def test_fetch_downloads_and_verifies(tmp_path, http_files):
+    url, files = http_files
+    files["a.bin"] = payload = b"cvbook" * 1000
+    md5 = hashlib.md5(payload).hexdigest()
+    dest = download.fetch(url + "a.bin", tmp_path / "a.bin", md5, dataset="x", instead="shapes")
+    assert dest.read_bytes() == payload
+    # A second call reuses the file (the server no longer has it).
+    del files["a.bin"]
+    assert download.fetch(url + "a.bin", tmp_path / "a.bin", md5, dataset="x", instead="shapes") == dest
+
+
+def test_corrupt_or_partial_file_is_fetched_again(tmp_path, http_files, capsys):
+    url, files = http_files
+    files["a.bin"] = payload = bytes(range(256)) * 100
+    (tmp_path / "a.bin").write_bytes(payload[:1000])  # a partial download
+    download.fetch(url + "a.bin", tmp_path / "a.bin", hashlib.md5(payload).hexdigest(), dataset="x", instead="shapes")
+    assert (tmp_path / "a.bin").read_bytes() == payload
+    assert "checksum mismatch" in capsys.readouterr().out
+
+
+def test_wrong_checksum_from_server_is_an_error(tmp_path, http_files):
+    url, files = http_files
+    files["a.bin"] = b"not what was promised"
+    with pytest.raises(download.DatasetUnavailableError, match="wrong checksum"):
+        download.fetch(url + "a.bin", tmp_path / "a.bin", "0" * 32, dataset="x", instead="shapes")
+    assert not (tmp_path / "a.bin").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_host_fails_fast_naming_the_quick_dataset(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(download.DatasetUnavailableError, match=r"cvbook.data.load\('shapes10'\)"):
+        download.fetch(f"http://127.0.0.1:{_closed_port()}/x.tar.gz", tmp_path / "x.tar.gz", None,
+                       dataset="cifar10", instead="shapes10")
+    assert time.perf_counter() - start < 5
+
+
+def test_hanging_name_lookup_fails_within_5_seconds(tmp_path, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(30))
+    start = time.perf_counter()
+    with pytest.raises(download.DatasetUnavailableError, match="quick profile"):
+        download.fetch("https://example.invalid/x.tar.gz", tmp_path / "x", None, dataset="cifar10", instead="shapes10")
+    assert time.perf_counter() - start < 5
+
+
+def _online(url: str) -> bool:
+    try:
+        download.check_reachable(url, timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("name, quick", [("cifar10", "shapes10"), ("fashion-mnist", "digits"), ("voc2007", "shapes")])
+def test_real_dataset_offline_fails_within_5_seconds(tmp_path, monkeypatch, name, quick):
+    """The real call, on this machine's real network: without internet it must fail fast."""
+    urls = {"cifar10": registry._CIFAR10_URL, "fashion-mnist": registry._FASHION_URL, "voc2007": registry._VOC_URL}
+    if _online(urls[name]):
+        pytest.skip("the internet is reachable here; this test is for offline machines")
+    monkeypatch.setenv("CVBOOK_DATA", str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(data.DatasetUnavailableError, match=rf"cvbook.data.load\('{quick}'\)"):
+        data.load(name, split="train")
+    assert time.perf_counter() - start < 5
+    assert data.info(name).quick == quick and data.info(quick).offline
+
+
+def test_registry():
+    assert {"cifar10", "fashion-mnist", "voc2007", "digits", "shapes10", "shapes"} <= set(data.names())
+    assert set(data.names("detection")) >= {"shapes", "voc2007"}
+    with pytest.raises(KeyError, match="registered"):
+        data.info("imagenet-22k")
+
+
+# --- offline datasets ---------------------------------------------------------------------
+
+def test_photos_are_real_rgb_images():
+    for name in data.PHOTOS:
+        img = data.photo(name)
+        assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 and img.std() > 20
+    with pytest.raises(ValueError, match="choose from"):
+        data.photo("lena")
+
+
+def test_digits_split_is_stratified_and_disjoint():
+    train, test = data.load("digits", split="train"), data.load("digits", split="test")
+    assert len(train) + len(test) == 1797
+    assert train[0][0].shape == (1, 28, 28)
+    assert torch.bincount(test.targets).min() >= 40
+
+
+# --- shapes -------------------------------------------------------------------------------
+
+def test_shapes_are_deterministic_by_seed():
+    a, b, c = data.generate_shapes(50, seed=7), data.generate_shapes(50, seed=7), data.generate_shapes(50, seed=8)
+    assert torch.equal(a.images, b.images) and torch.equal(a.boxes, b.boxes) and torch.equal(a.instances, b.instances)
+    assert not torch.equal(a.images, c.images)
+
+
+def test_shapes_boxes_are_exact_tight_boxes_of_the_masks():
+    batch = data.generate_shapes(300, size=64, max_objects=4, seed=1)
+    valid = batch.labels >= 0
+    assert valid[:, 0].all() and valid.sum(1).float().mean() > 1.8
+    counts = valid.sum(1)
+    # Padding rows sit after the objects.
+    assert torch.equal(valid, torch.arange(4)[None] < counts[:, None])
+    masks = batch.instances[:, None] == torch.arange(1, 5, dtype=torch.uint8)[None, :, None, None]
+    ref = masks_to_boxes(masks[valid]) + torch.tensor([0.0, 0.0, 1.0, 1.0])  # inclusive -> pixel-edge
+    assert torch.equal(batch.boxes[valid], ref)
+    assert (batch.boxes[~valid] == 0).all()
+    assert (batch.boxes[valid] >= 0).all() and (batch.boxes[valid] <= 64).all()
+    # (Overlapping objects would hide pixels of each other and break the equality above.)
+
+
+def test_semantic_masks_and_d2l_labels():
+    batch = data.generate_shapes(20, seed=2)
+    sem = batch.semantic_masks()
+    for i in range(20):
+        for k in range(int((batch.labels[i] >= 0).sum())):
+            assert (sem[i][batch.instances[i] == k + 1] == batch.labels[i, k] + 1).all()
+    assert (sem[batch.instances == 0] == 0).all()
+    lab = batch.d2l_labels()
+    assert lab.shape == (20, 4, 5)
+    assert torch.equal(lab[..., 0] >= 0, batch.labels >= 0)
+    assert torch.allclose(lab[batch.labels >= 0][:, 1:] * 64, batch.boxes[batch.labels >= 0])
+
+
+def test_shapes_detection_dataset_items():
+    ds = data.load("shapes", split="test", n=10)
+    image, target = ds[0]
+    assert image.shape == (3, 64, 64) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
+    assert target["masks"].shape[0] == target["boxes"].shape[0] == target["labels"].shape[0] >= 1
+    assert torch.equal(masks_to_boxes(target["masks"]) + torch.tensor([0.0, 0, 1, 1]), target["boxes"])
+    train = data.load("shapes", split="train", n=10)
+    assert not torch.equal(train[0][0], image)  # splits never share images
+    images, targets = data.collate_detection([ds[0], ds[1]])
+    assert images.shape == (2, 3, 64, 64) and len(targets) == 2
+
+
+def test_shapes10_is_cifar_shaped():
+    ds = data.load("shapes10", split="train", n=200)
+    image, label = ds[0]
+    assert image.shape == (3, 32, 32) and 0 <= label < 10
+    assert len(set(ds.targets.tolist())) == 10
+
+
+def test_shapes_generator_speed():
+    """At least 2,000 64×64 images per second on one core (issue: Foundation)."""
+    torch_threads = torch.get_num_threads()
+    data.generate_shapes(100, seed=0)
+    best = min(_timed(lambda: data.generate_shapes(2000, seed=s)) for s in range(3))
+    assert torch.get_num_threads() == torch_threads
+    assert 2000 / best >= 2000, f"{2000 / best:.0f} images/s"
+
+
+def _timed(fn) -> float:
+    """CPU seconds of this process: the generator is single-threaded NumPy, and CPU time
+    does not count the time other processes (a parallel test worker) hold the core."""
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"classes": 11}, "between 1 and 10"), ({"classes": ("circle", "blob")}, "unknown shape"),
+    ({"min_objects": 3, "max_objects": 2}, "min_objects"),
+])
+def test_shapes_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        data.generate_shapes(2, **kwargs)

@@ -1,0 +1,68 @@
+"""Notebook hygiene: in the toc, executed in order without errors, small, badges right."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from notebooks import BOOK, EXECUTED, LAB_SOURCES, REPOSITORY, ROOT, STUDENT_LABS, toc_files
+
+rel = lambda p: p.relative_to(ROOT).as_posix()  # noqa: E731
+
+
+def test_every_notebook_is_in_the_toc_and_every_entry_exists():
+    entries = toc_files()
+    listed = set(entries)
+    for nb in BOOK + STUDENT_LABS:
+        assert rel(nb)[: -len(".ipynb")] in listed, f"{rel(nb)} is not in _toc.yml"
+    for entry in entries:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".ipynb", ".md")), f"_toc.yml lists a missing file: {entry}"
+    assert len(entries) == len(listed), "_toc.yml lists a file twice"
+    for nb in LAB_SOURCES:
+        assert rel(nb)[: -len(".ipynb")] not in listed, "lab solutions must not be published in the book"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=rel)
+def test_executed_in_order_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    counts = [c.execution_count for c in code]
+    assert None not in counts, f"{rel(path)}: {counts.count(None)} code cells were not executed (run `make execute`)"
+    assert counts == list(range(1, len(code) + 1)), f"{rel(path)}: cells executed out of order or twice: {counts}"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{rel(path)}: error output {errors[0].ename}: {errors[0].evalue}"
+
+
+@pytest.mark.parametrize("path", EXECUTED + STUDENT_LABS, ids=rel)
+def test_small_enough(path):
+    assert path.stat().st_size < 2_000_000, f"{rel(path)} is {path.stat().st_size / 1e6:.1f} MB (limit 2 MB)"
+
+
+@pytest.mark.parametrize("path", BOOK + STUDENT_LABS + LAB_SOURCES, ids=rel)
+def test_first_cells_follow_the_template(path):
+    nb = nbformat.read(path, as_version=4)
+    badge_target = rel(path).replace("labs/solutions/", "labs/")  # a lab source opens as its student version
+    first, setup, banner = nb.cells[:3]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell: the title"
+    badge = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{badge_target}"
+    assert f"]({badge})" in first.source, f"{rel(path)}: the Colab badge must open {badge_target}"
+    assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source and "pip install" in setup.source
+    assert banner.cell_type == "code" and "profile.banner(" in banner.source
+
+
+def test_config_has_the_colab_launch_button():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert config["repository"]["url"] == f"https://github.com/{REPOSITORY}" and config["repository"]["branch"] == "main"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=rel)
+def test_checked_cells_print_something(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert tagged, f"{rel(path)} has no cell tagged nbval-check-output"
+    for cell in tagged:
+        assert cell.outputs, f"{rel(path)}: a tagged cell has no output to compare:\n{cell.source[:200]}"
