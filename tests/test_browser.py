@@ -1,0 +1,245 @@
+"""The interactive figures in the BUILT book page, in headless Chromium, without a kernel.
+
+The page ``book/interactive_figures.html`` of the built book (``CVBOOK_HTML``, default
+``_build/html``) is served over http on 127.0.0.1 and driven with Playwright: we drag and
+type, then compare the numbers the page's JavaScript shows with ``cvbook.boxes.box_iou``,
+``cvbook.anchors`` and ``torch.nn.functional.conv_transpose2d``. Every request to a host
+other than 127.0.0.1 is blocked and recorded: the page must work offline. Screenshots go to
+``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cvbook import anchors as anchor_ops
+from cvbook import boxes as box_ops
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("CVBOOK_HTML", ROOT / "_build" / "html"))
+PAGE = "book/interactive_figures.html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = os.environ.get("CVBOOK_CHROMIUM", "/usr/bin/chromium")
+# Outside requests that are no part of the figures: the Colab badge image of CONTRIBUTING.md.
+# The test blocks them too, so the page is shown working without them.
+DECORATION = ("https://colab.research.google.com/assets/colab-badge.svg",)
+# A JavaScript error of every Jupyter Book 1 page, not ours: sphinx-thebe declares its
+# configuration constant twice.
+THEME_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+if not (HTML / PAGE).is_file():
+    pytest.skip(f"{HTML / PAGE} is not built: run `make book` (or set CVBOOK_HTML)", allow_module_level=True)
+if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
+    pytest.skip("Debian's chromium is not installed: `make browser`", allow_module_level=True)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def session(server):
+    """The loaded page, with the list of blocked outside requests and of JavaScript errors."""
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium"), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("**/*", route)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{server}/{PAGE}", wait_until="load")
+        for name in ("iou", "tconv", "anchors"):
+            page.wait_for_selector(f".cvbook-{name} svg, .cvbook-{name} table", timeout=30_000)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield page, outside, errors
+        browser.close()
+
+
+def _box(row) -> list[float]:
+    return [float(row.locator(f'input[data-field="{n}"]').input_value()) for n in ("x1", "y1", "x2", "y2")]
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    return box_ops.box_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64)).item()
+
+
+def test_page_works_offline_without_errors(session):
+    page, outside, errors = session
+    page.wait_for_load_state("networkidle")
+    asked = [url for url in outside if url not in DECORATION]
+    assert asked == [], f"the page asked hosts other than 127.0.0.1: {asked}"
+    ours = [e for e in errors if e not in THEME_ERRORS]
+    assert ours == [], f"JavaScript errors: {ours}"
+    assert page.locator(".cvbook-widget").count() == 3
+    assert page.locator("mjx-container").count() > 0, "MathJax (served by the book) did not typeset the formulas"
+
+
+def test_iou_drag_keyboard_and_typing(session):
+    page, _, _ = session
+    widget = page.locator(".cvbook-iou")
+    row_a, row_b = widget.locator('[data-box="A"]'), widget.locator('[data-box="B"]')
+    shown = widget.locator('[data-role="iou"]')
+    before = _box(row_b)
+
+    # drag box B by (-40, -25) screen pixels
+    widget.scroll_into_view_if_needed()
+    rect = widget.locator('g[data-label="B"] rect.cvbook-box').bounding_box()
+    x, y = rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 20, y - 12, steps=4)
+    page.mouse.move(x - 40, y - 25, steps=4)
+    page.mouse.up()
+    after = _box(row_b)
+    assert after[0] < before[0] and after[1] < before[1], (before, after)
+    assert after[2] - after[0] == before[2] - before[0], "a drag moves the box without resizing it"
+    a = _box(row_a)
+    assert float(shown.text_content()) == pytest.approx(_iou(a, after), abs=5e-5)
+    assert abs(float(shown.get_attribute("data-value")) - _iou(a, after)) < 1e-9
+
+    # the keyboard: three steps right, then Alt+Down grows the bottom edge by one pixel
+    widget.locator('g[data-label="A"] rect.cvbook-box').focus()
+    for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Alt+ArrowDown"):
+        page.keyboard.press(key)
+    a2 = _box(row_a)
+    assert a2 == [a[0] + 3, a[1], a[2] + 3, a[3] + 1]
+    assert float(shown.get_attribute("data-value")) == pytest.approx(_iou(a2, after), abs=1e-9)
+
+    # type an exact coordinate
+    row_a.locator('input[data-field="x2"]').fill("260")
+    row_a.locator('input[data-field="x2"]').press("Enter")
+    a3 = _box(row_a)
+    assert a3 == [a2[0], a2[1], 260.0, a2[3]]
+    iou = _iou(a3, after)
+    assert float(shown.text_content()) == pytest.approx(iou, abs=5e-5)
+    verdict = widget.locator('[data-role="verdict"]').text_content()
+    assert verdict.startswith("yes") == (iou >= 0.5)
+
+    # an invalid box is refused with a message, and nothing changes
+    row_a.locator('input[data-field="x2"]').fill(str(a3[0] - 5))
+    row_a.locator('input[data-field="x2"]').press("Enter")
+    assert "x1 < x2" in row_a.locator(".cvbook-error").text_content()
+    assert float(shown.get_attribute("data-value")) == pytest.approx(iou, abs=1e-9)
+    row_a.locator('input[data-field="x2"]').fill("260")
+    row_a.locator('input[data-field="x2"]').press("Enter")
+    widget.screenshot(path=str(SHOTS / "iou.png"))
+
+
+def _grid(table) -> torch.Tensor:
+    rows = table.locator("tr")
+    return torch.tensor([[float(t) for t in rows.nth(i).locator("td").all_text_contents()] for i in range(rows.count())], dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "preset, x, k, stride, padding",
+    [
+        ("2x2", [[0, 1], [2, 3]], [[0, 1], [2, 3]], 1, 0),
+        ("stride2", [[1, 2], [3, 4]], [[1, 1, 1]] * 3, 2, 1),
+        ("16x4", [[2, 1], [4, 4]], [[1, 4, 1], [1, 4, 3], [3, 3, 1]], 1, 0),
+    ],
+)
+def test_transposed_convolution_steps(session, preset, x, k, stride, padding):
+    page, _, _ = session
+    widget = page.locator(".cvbook-tconv")
+    widget.locator(f'button[data-preset="{preset}"]').click()
+    widget.locator('button[data-role="first"]').click()
+    assert _grid(widget.locator('table[data-role="output"]')).abs().sum() == 0
+    for _ in range(len(x) * len(x[0])):
+        widget.locator('button[data-role="next"]').click()
+    assert "(done)" in widget.locator('[data-role="step-info"]').text_content()
+    xt, kt = torch.tensor(x, dtype=torch.float64), torch.tensor(k, dtype=torch.float64)
+    expected = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding)[0, 0]
+    assert torch.equal(_grid(widget.locator('table[data-role="output"]')), expected)
+    # the matrix: U^T vec(x) = vec(output), column q = output of the q-th one-hot input
+    matrix = widget.locator('table[data-role="matrix"] tr')
+    n = xt.numel()
+    shown_u = torch.tensor([[float(t) for t in matrix.nth(r).locator("td").all_text_contents()[:n]] for r in range(matrix.count())], dtype=torch.float64)
+    basis = torch.eye(n, dtype=torch.float64).reshape(n, 1, *xt.shape)
+    reference_u = F.conv_transpose2d(basis, kt[None, None], stride=stride, padding=padding).reshape(n, -1).T
+    assert torch.equal(shown_u, reference_u)
+    if preset == "16x4":
+        assert expected.flatten().int().tolist() == [2, 9, 6, 1, 6, 29, 30, 7, 10, 29, 33, 13, 12, 24, 16, 4]
+        widget.locator('button[data-role="prev"]').click()  # a step in the middle for the picture
+        widget.screenshot(path=str(SHOTS / "transposed_conv.png"))
+
+
+def _check_anchor_table(widget, size, fmap, sizes, ratios, gt, threshold):
+    reference = anchor_ops.multibox_prior(fmap, sizes, ratios)[0].double() * torch.tensor([size[0], size[1]] * 2, dtype=torch.float64)
+    gt_t = torch.tensor([gt], dtype=torch.float64)
+    ious = box_ops.box_iou(reference, gt_t)[:, 0]
+    rows = widget.locator('table[data-role="anchors"] tr[data-index]')
+    assert rows.count() == len(sizes) + len(ratios) - 1
+    for r in range(rows.count()):
+        index = int(rows.nth(r).get_attribute("data-index"))
+        cells = rows.nth(r).locator("td").all_text_contents()
+        assert torch.allclose(torch.tensor([float(c) for c in cells[4:8]], dtype=torch.float64), reference[index], atol=0.051)
+        shown = float(rows.nth(r).locator('[data-role="iou"]').get_attribute("data-value"))
+        assert shown == pytest.approx(ious[index].item(), abs=1e-6)
+    assigned = anchor_ops.assign_anchors(gt_t, reference, threshold)
+    shown_assigned = widget.locator('[data-role="summary"]').get_attribute("data-assigned")
+    assert [int(v) for v in shown_assigned.split(",")] == torch.nonzero(assigned >= 0)[:, 0].tolist()
+    return ious
+
+
+def test_anchor_boxes_click_and_drag(session):
+    page, _, _ = session
+    widget = page.locator(".cvbook-anchors")
+    fmap, sizes, ratios, threshold = (4, 4), [0.75, 0.5, 0.25], [1.0, 2.0, 0.5], 0.5
+    svg = widget.locator("svg.cvbook-canvas")
+    svg.scroll_into_view_if_needed()
+    image = svg.bounding_box()
+    size = [600, 400]  # the coffee photo, as the page shows it
+    # click the cell in row 3, column 0 (bottom left, outside the ground-truth box)
+    page.mouse.click(image["x"] + image["width"] * 0.5 / 4, image["y"] + image["height"] * 3.5 / 4)
+    assert widget.locator('[data-role="loc-i"]').input_value() == "4" and widget.locator('[data-role="loc-j"]').input_value() == "1"
+    first = int(widget.locator('table[data-role="anchors"] tr[data-index]').first.get_attribute("data-index"))
+    assert first == (3 * 4 + 0) * 5
+    gt = _box(widget.locator('[data-box="ground truth"]'))
+    _check_anchor_table(widget, size, fmap, sizes, ratios, gt, threshold)
+
+    # drag the ground truth towards the bottom left: the IoUs and the assignment follow
+    rect = widget.locator('g[data-label="ground truth"] rect.cvbook-box').bounding_box()
+    x, y = rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 60, y + 30, steps=5)
+    page.mouse.move(x - 120, y + 60, steps=5)
+    page.mouse.up()
+    moved = _box(widget.locator('[data-box="ground truth"]'))
+    assert moved != gt
+    ious = _check_anchor_table(widget, size, fmap, sizes, ratios, moved, threshold)
+    assert ious[first : first + 5].max() > 0, "the moved box overlaps the selected cell's anchors"
+    widget.screenshot(path=str(SHOTS / "anchors.png"))
