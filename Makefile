@@ -37,7 +37,7 @@ browser:
 	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: $(STAMP) browser book
-	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax -q tests book labs/solutions
+	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q tests book labs/solutions
 
 execute: $(STAMP)
 	$(PY) tools/execute_notebooks.py book/*.ipynb labs/solutions/*.ipynb
