@@ -213,3 +213,15 @@ def test_book_serves_the_widget_javascript_itself():
     for script in scripts:
         assert "://" not in script
         assert any((s / script).is_file() for s in static), f"{script} is not in {static}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")) + sorted((ROOT / "labs").rglob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_every_saved_widget_runs_todays_javascript(path):
+    """Any notebook that saves a widget (chapter 1's IoU figure, ...) must carry the current JS."""
+    nb = json.loads(path.read_text())
+    state = nb.get("metadata", {}).get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    current = {module_source(n) for n in ("iou", "transposed_conv", "anchors")}
+    for model in state.values():
+        if model["model_module"] == "anywidget":
+            assert model["state"]["_esm"] in current, f"stale widget in {path.name}: re-execute it"
