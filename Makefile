@@ -47,6 +47,7 @@ labs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/boxes.py
+	$(PY) benchmarks/greedy_nms.py
 
 clean:
 	rm -rf _build
