@@ -1,0 +1,326 @@
+"""Anchor boxes for single-shot detectors (SSD), batched over images.
+
+The conventions are those of Dive into Deep Learning (d2l), so that results can be
+compared number for number with ``d2l.multibox_prior``, ``d2l.multibox_target`` and
+``d2l.multibox_detection``:
+
+- anchors are ``xyxy`` in normalised coordinates (fractions of the image width and
+  height), one set shared by every image of a batch, shape ``(1, A, 4)`` or ``(A, 4)``;
+- a batch of ground truth is a tensor ``labels`` of shape ``(B, K, 5)`` whose rows are
+  ``[class, x1, y1, x2, y2]`` (normalised ``xyxy``); rows with a negative class are
+  padding (images with fewer than ``K`` objects);
+- class predictions are ``(B, C + 1, A)`` probabilities, row 0 being the background.
+
+Unlike d2l, nothing here loops over the images of a batch: the only Python loop is the
+greedy matching in :func:`assign_anchors`, over the (few) ground-truth boxes, and it
+handles all images at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torchvision
+from torch import Tensor
+
+from cvbook.boxes import (
+    _check_anchors,
+    _check_same_device,
+    _check_tensor,
+    _check_threshold,
+    _inter_union,
+    decode_offsets,
+    encode_offsets,
+)
+
+__all__ = ["multibox_prior", "assign_anchors", "multibox_target", "multibox_detection"]
+
+#: The ``eps`` of d2l's ``offset_boxes``: keeps ``log`` finite for unassigned anchors.
+D2L_EPS = 1e-6
+
+
+def _positive_floats(values: Sequence[float], name: str) -> list[float]:
+    values = [float(v) for v in values]
+    if not values or not all(v > 0 for v in values):
+        raise ValueError(f"{name} must be a non-empty sequence of positive numbers, got {values!r}.")
+    return values
+
+
+def _anchors_2d(anchors: Tensor) -> Tensor:
+    anchors = _check_tensor(anchors, "anchors")
+    if anchors.ndim == 3 and anchors.shape[0] == 1:
+        anchors = anchors[0]
+    if anchors.ndim != 2:
+        raise ValueError(f"anchors must have shape (1, A, 4) or (A, 4), got {tuple(anchors.shape)}.")
+    return _check_anchors(anchors)
+
+
+def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float], ratios: Sequence[float]) -> Tensor:
+    """Anchor boxes centred on every cell of a feature map (d2l's ``multibox_prior``).
+
+    At each of the ``H * W`` cells, ``n + m - 1`` anchors are made from ``n = len(sizes)``
+    sizes ``s`` and ``m = len(ratios)`` aspect ratios ``r``: every size with ``ratios[0]``,
+    then ``sizes[0]`` with every other ratio. An anchor has width ``s * sqrt(r) * H / W``
+    and height ``s / sqrt(r)`` (fractions of the image), so ``s`` is its size relative
+    to the image and ``r`` its width/height ratio in pixels. The order is cell by cell
+    (row-major), and within a cell in the order just described; the values are bit for
+    bit those of ``d2l.multibox_prior``.
+
+    Args:
+        feature_map: a tensor ``(..., H, W)`` (only its shape and device are used) or a
+            tuple ``(H, W)``.
+        sizes: anchor sizes in ``(0, 1]``.
+        ratios: aspect ratios (width / height).
+
+    Returns:
+        ``(1, H * W * (n + m - 1), 4)`` anchors, normalised ``xyxy``, float32.
+
+    Example:
+        >>> anchors = multibox_prior((2, 2), sizes=[0.5, 0.25], ratios=[1, 2, 0.5])
+        >>> anchors.shape
+        torch.Size([1, 16, 4])
+        >>> anchors[0, 0]
+        tensor([0.0000, 0.0000, 0.5000, 0.5000])
+    """
+    if isinstance(feature_map, Tensor):
+        if feature_map.ndim < 2:
+            raise ValueError(f"feature_map must have shape (..., H, W), got {tuple(feature_map.shape)}.")
+        height, width = feature_map.shape[-2:]
+        device = feature_map.device
+    else:
+        if len(feature_map) != 2:
+            raise ValueError(f"feature_map must be a tensor or a tuple (H, W), got {feature_map!r}.")
+        height, width = (int(v) for v in feature_map)
+        device = torch.device("cpu")
+    if height < 1 or width < 1:
+        raise ValueError(f"the feature map must have H, W >= 1, got H={height}, W={width}.")
+    sizes = _positive_floats(sizes, "sizes")
+    ratios = _positive_floats(ratios, "ratios")
+    size_t = torch.tensor(sizes, device=device)
+    ratio_t = torch.tensor(ratios, device=device)
+    # Anchor widths and heights; the same expressions as d2l, hence the same float values.
+    w = torch.cat((size_t * torch.sqrt(ratio_t[0]), sizes[0] * torch.sqrt(ratio_t[1:]))) * height / width
+    h = torch.cat((size_t / torch.sqrt(ratio_t[0]), sizes[0] / torch.sqrt(ratio_t[1:])))
+    half = torch.stack((-w, -h, w, h), dim=1) / 2  # (n + m - 1, 4)
+    center_y = (torch.arange(height, device=device) + 0.5) * (1.0 / height)
+    center_x = (torch.arange(width, device=device) + 0.5) * (1.0 / width)
+    cy, cx = torch.meshgrid(center_y, center_x, indexing="ij")
+    centers = torch.stack((cx, cy, cx, cy), dim=-1).reshape(-1, 1, 4)  # (H * W, 1, 4)
+    return (centers + half).reshape(1, -1, 4)
+
+
+def assign_anchors(
+    ground_truth: Tensor,
+    anchors: Tensor,
+    iou_threshold: float = 0.5,
+    *,
+    valid: Tensor | None = None,
+) -> Tensor:
+    """Assign a ground-truth box to each anchor, or -1 (d2l's ``assign_anchor_to_bbox``).
+
+    With the IoU matrix ``J`` (anchors x boxes):
+
+    1. each ground-truth box takes one anchor, greedily: the largest entry of ``J`` gives
+       a pair (anchor ``i``, box ``j``); row ``i`` and column ``j`` are then discarded,
+       and this repeats once per box (so every box gets an anchor, even a poorly
+       overlapping one);
+    2. every other anchor takes the box it overlaps most if that IoU is
+       ``>= iou_threshold``, else -1 (background).
+
+    Batched: ``ground_truth`` may be ``(B, K, 4)`` with ``valid`` marking the real rows
+    (padding rows take no anchor); the greedy loop runs ``K`` times for all images at once.
+
+    Args:
+        ground_truth: ``(K, 4)`` or ``(B, K, 4)`` boxes, ``xyxy``.
+        anchors: ``(A, 4)`` or ``(1, A, 4)`` anchors, ``xyxy``, same coordinates.
+        iou_threshold: minimum IoU for step 2.
+        valid: optional ``(K,)`` or ``(B, K)`` bool, False for padding rows (default: all True).
+
+    Returns:
+        ``(A,)`` or ``(B, A)`` int64: index into the ``K`` boxes, or -1.
+
+    Example:
+        >>> gt = torch.tensor([[0.1, 0.1, 0.5, 0.5]])
+        >>> anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.1, 0.1, 0.45, 0.5], [0.6, 0.6, 1.0, 1.0]])
+        >>> assign_anchors(gt, anchors)
+        tensor([ 0,  0, -1])
+    """
+    anchors = _anchors_2d(anchors)
+    gt = _check_tensor(ground_truth, "ground_truth", min_dim=2)
+    if gt.ndim not in (2, 3):
+        raise ValueError(f"ground_truth must have shape (K, 4) or (B, K, 4), got {tuple(gt.shape)}.")
+    single = gt.ndim == 2
+    if single:
+        gt = gt[None]
+    batch, num_gt = gt.shape[:2]
+    if valid is None:
+        valid = torch.ones(batch, num_gt, dtype=torch.bool, device=gt.device)
+    else:
+        if not isinstance(valid, Tensor) or valid.dtype != torch.bool:
+            raise ValueError("valid must be a bool tensor.")
+        valid = valid[None] if single else valid
+        if valid.shape != (batch, num_gt):
+            raise ValueError(f"valid must have shape {tuple(gt.shape[:-1])}, got {tuple(valid.shape)}.")
+    _check_same_device(("ground_truth", gt), ("anchors", anchors), ("valid", valid))
+    threshold = _check_threshold(iou_threshold)
+    if gt.device.type != "meta" and gt.numel():
+        ok = ((gt[..., 2:] >= gt[..., :2]).all(dim=-1) | ~valid).all()  # one fused check
+        if not bool(ok):
+            raise ValueError(
+                "ground_truth must be 'xyxy' boxes with x1 <= x2, y1 <= y2 and no NaN; "
+                "some (non-padding) boxes are not. Convert them with cvbook.boxes.box_convert."
+            )
+    num_anchors = anchors.shape[0]
+    assigned = torch.full((batch, num_anchors), -1, dtype=torch.long, device=anchors.device)
+    if num_gt == 0 or num_anchors == 0:
+        return assigned[0] if single else assigned
+    gt = torch.where(valid[..., None], gt, 0.0).to(anchors.dtype if anchors.is_floating_point() else torch.float32)
+    inter, union = _inter_union(anchors.to(gt.dtype), gt)  # (B, A, K)
+    jaccard = inter.div_(union)
+    jaccard.masked_fill_(~valid[:, None, :], -1.0)  # padding can never be chosen
+    # Step 2 first (step 1 overwrites it): best box per anchor if IoU >= threshold.
+    max_iou, best = torch.max(jaccard, dim=2)
+    assigned = torch.where(max_iou >= threshold, best, assigned)
+    # Step 1: the greedy loop over boxes, for all images at once.
+    flat = jaccard.view(batch, num_anchors * num_gt)
+    num_valid = valid.sum(dim=1)
+    images = torch.arange(batch, device=gt.device)
+    for step in range(num_gt):
+        value, index = torch.max(flat, dim=1)  # first maximum, like torch.argmax in d2l
+        active = (num_valid > step) & (value >= 0)  # (B,): images that still have a box to place
+        anchor, box = index // num_gt, index % num_gt
+        assigned[images, anchor] = torch.where(active, box, assigned[images, anchor])
+        # Discard the chosen anchor's row and the chosen box's column (only where active).
+        jaccard[images, anchor, :] = torch.where(active[:, None], -1.0, jaccard[images, anchor, :])
+        jaccard[images, :, box] = torch.where(active[:, None], -1.0, jaccard[images, :, box])
+    return assigned[0] if single else assigned
+
+
+def _check_labels(labels: Tensor) -> Tensor:
+    if not isinstance(labels, Tensor) or labels.ndim != 3 or labels.shape[-1] != 5:
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(
+            f"labels must have shape (B, K, 5), rows [class, x1, y1, x2, y2] (class -1 = padding), got {got}."
+        )
+    if not labels.is_floating_point():
+        raise ValueError(f"labels must be floating point, got {labels.dtype}; call .float().")
+    return labels
+
+
+def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
+    """Training targets of every anchor for a batch (d2l's ``multibox_target``, batched).
+
+    Anchors are assigned to ground-truth boxes by :func:`assign_anchors`. An assigned
+    anchor gets its box's class ``+ 1`` (0 is the background) and the offsets
+    :func:`cvbook.boxes.encode_offsets` of its box (with d2l's ``eps = 1e-6``); the
+    others get class 0, zero offsets and a zero mask. Unlike d2l, padding rows (class -1)
+    never take an anchor, so images with different numbers of objects batch correctly.
+
+    Args:
+        anchors: ``(1, A, 4)`` or ``(A, 4)`` anchors, normalised ``xyxy``.
+        labels: ``(B, K, 5)`` rows ``[class, x1, y1, x2, y2]``, normalised ``xyxy``;
+            ``class < 0`` marks padding.
+        iou_threshold: see :func:`assign_anchors`.
+
+    Returns:
+        ``(offsets, mask, classes)``: ``(B, A * 4)`` float offsets, ``(B, A * 4)`` float
+        mask (1 for the 4 offsets of assigned anchors), ``(B, A)`` int64 classes.
+
+    Example:
+        >>> anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]])
+        >>> labels = torch.tensor([[[2.0, 0.0, 0.0, 0.5, 0.6], [-1, -1, -1, -1, -1]]])
+        >>> offsets, mask, classes = multibox_target(anchors, labels)
+        >>> classes
+        tensor([[3, 0]])
+        >>> mask
+        tensor([[1., 1., 1., 1., 0., 0., 0., 0.]])
+    """
+    anchors = _anchors_2d(anchors)
+    labels = _check_labels(labels)
+    _check_same_device(("anchors", anchors), ("labels", labels))
+    batch, num_anchors = labels.shape[0], anchors.shape[0]
+    valid = labels[..., 0] >= 0
+    assigned = assign_anchors(labels[..., 1:], anchors, iou_threshold, valid=valid)  # (B, A)
+    is_assigned = assigned >= 0
+    rows = labels.gather(1, assigned.clamp(min=0)[..., None].expand(batch, num_anchors, 5))  # (B, A, 5)
+    classes = torch.where(is_assigned, rows[..., 0].long() + 1, 0)
+    boxes = torch.where(is_assigned[..., None], rows[..., 1:], 0.0)
+    mask = is_assigned[..., None].to(anchors.dtype).expand(batch, num_anchors, 4)
+    offsets = encode_offsets(anchors, boxes, eps=D2L_EPS) * mask
+    return offsets.reshape(batch, -1), mask.reshape(batch, -1), classes
+
+
+def multibox_detection(
+    cls_probs: Tensor,
+    offset_preds: Tensor,
+    anchors: Tensor,
+    nms_threshold: float = 0.5,
+    score_threshold: float = 0.01,
+    *,
+    max_detections: int | None = None,
+) -> list[dict[str, Tensor]]:
+    """Detections from class probabilities and offsets, with per-class NMS, per image.
+
+    For every anchor the predicted box is :func:`cvbook.boxes.decode_offsets` of its
+    offsets, its class the most probable non-background class and its score that
+    probability (as in d2l). Anchors scoring below ``score_threshold`` are dropped, then
+    NMS runs per image and per class (one call of torchvision's ``batched_nms`` for the
+    whole batch; d2l instead runs one class-agnostic NMS per image). Boxes are not
+    clipped to the image (use :func:`cvbook.boxes.clip_boxes`).
+
+    Args:
+        cls_probs: ``(B, C + 1, A)`` class probabilities, row 0 the background.
+        offset_preds: ``(B, A * 4)`` (or ``(B, A, 4)``) predicted offsets.
+        anchors: ``(1, A, 4)`` or ``(A, 4)`` anchors, normalised ``xyxy``.
+        nms_threshold: IoU above which a lower-scoring box of the same class is dropped.
+        score_threshold: minimum score of a detection.
+        max_detections: keep at most this many detections per image (the best).
+
+    Returns:
+        A list of ``B`` dicts (torchvision's detection format, what
+        :func:`cvbook.metrics.mean_average_precision` takes), one per image:
+        ``"boxes"``: ``(N_i, 4)`` normalised ``xyxy``; ``"scores"``: ``(N_i,)``;
+        ``"labels"``: ``(N_i,)`` int64 class in ``0 .. C - 1`` (background excluded,
+        i.e. the class of :func:`multibox_target` minus 1); sorted by decreasing score.
+
+    Example:
+        >>> anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.05, 0.0, 0.55, 0.5]])
+        >>> probs = torch.tensor([[[0.1, 0.3], [0.9, 0.7]]])  # B=1, C+1=2, A=2
+        >>> out = multibox_detection(probs, torch.zeros(1, 8), anchors)
+        >>> out[0]["scores"], out[0]["labels"]
+        (tensor([0.9000]), tensor([0]))
+    """
+    anchors = _anchors_2d(anchors)
+    if not isinstance(cls_probs, Tensor) or cls_probs.ndim != 3 or cls_probs.shape[1] < 2:
+        got = tuple(cls_probs.shape) if isinstance(cls_probs, Tensor) else type(cls_probs).__name__
+        raise ValueError(f"cls_probs must have shape (B, C + 1, A) with C >= 1, got {got}.")
+    batch, num_classes, num_anchors = cls_probs.shape[0], cls_probs.shape[1] - 1, cls_probs.shape[2]
+    if num_anchors != anchors.shape[0]:
+        raise ValueError(f"cls_probs has {num_anchors} anchors but anchors has {anchors.shape[0]}.")
+    if not isinstance(offset_preds, Tensor) or offset_preds.numel() != batch * num_anchors * 4:
+        got = tuple(offset_preds.shape) if isinstance(offset_preds, Tensor) else type(offset_preds).__name__
+        raise ValueError(f"offset_preds must have shape (B, A * 4) = ({batch}, {num_anchors * 4}), got {got}.")
+    _check_same_device(("cls_probs", cls_probs), ("offset_preds", offset_preds), ("anchors", anchors))
+    if cls_probs.device.type != "meta" and cls_probs.numel() and bool(torch.isnan(cls_probs).any()):
+        raise ValueError("cls_probs contains NaN.")
+    nms_threshold = _check_threshold(nms_threshold, "nms_threshold")
+    score_threshold = _check_threshold(score_threshold, "score_threshold")
+    scores, classes = torch.max(cls_probs[:, 1:], dim=1)  # (B, A)
+    image, anchor = (scores >= score_threshold).nonzero(as_tuple=True)
+    offsets = offset_preds.reshape(batch, num_anchors, 4)[image, anchor]
+    boxes = decode_offsets(anchors[anchor], offsets)
+    scores, classes = scores[image, anchor], classes[image, anchor]
+    keep = torchvision.ops.batched_nms(boxes, scores, image * num_classes + classes, nms_threshold)
+    keep = keep[torch.sort(image[keep], stable=True).indices]  # by image, by score within
+    counts = torch.bincount(image[keep], minlength=batch)
+    if max_detections is not None:
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(keep.numel(), device=keep.device) - starts[image[keep]]
+        keep = keep[rank < max_detections]
+        counts = counts.clamp(max=max_detections)
+    sizes = counts.tolist()
+    return [
+        {"boxes": b, "scores": s, "labels": c}
+        for b, s, c in zip(boxes[keep].split(sizes), scores[keep].split(sizes), classes[keep].split(sizes))
+    ]

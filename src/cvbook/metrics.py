@@ -1,0 +1,578 @@
+"""Evaluation metrics: detection (AP, mAP) and semantic segmentation (accuracy, IoU, Dice).
+
+Detection
+    :func:`mean_average_precision` matches detections to ground truth like COCO
+    (per image and class, detections by decreasing score, each taking the unmatched
+    ground-truth box it overlaps most if that IoU is ``>= t``) and reduces each class's
+    precision-recall curve to an AP with one of three interpolations:
+
+    - ``"voc2007"``: 11-point, the mean of the interpolated precision at recall
+      0, 0.1, ..., 1 (PASCAL VOC 2007);
+    - ``"voc2010"``: all-point, the area under the interpolated curve (VOC 2010 and later);
+    - ``"coco"``: 101-point, recall 0, 0.01, ..., 1 (COCO).
+
+    The interpolated precision at recall ``r`` is the highest precision at any recall
+    ``>= r``. With the defaults it reproduces pycocotools' ``COCOeval`` for boxes
+    (``maxDets=100``, area range ``all``, no crowd): ``result.map`` is COCO's
+    AP@[.5:.95] and ``result.map_50`` its AP@0.5.
+
+Segmentation
+    All metrics derive from a confusion matrix ``M`` (rows: true class, columns:
+    predicted class) over the pixels whose target is not ``ignore_index``. For a class
+    ``c``: ``TP = M[c, c]``, ``FN = sum(M[c, :]) - TP``, ``FP = sum(M[:, c]) - TP``.
+    Each function takes either ``(pred, target, num_classes, ignore_index)`` or a
+    confusion matrix alone (accumulate one over a data set with
+    :func:`confusion_matrix`, then pass it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cvbook.boxes import _check_values
+
+__all__ = [
+    "COCO_IOU_THRESHOLDS",
+    "INTERPOLATIONS",
+    "DetectionMAP",
+    "average_precision",
+    "mean_average_precision",
+    "confusion_matrix",
+    "pixel_accuracy",
+    "class_accuracy",
+    "iou_per_class",
+    "mean_iou",
+    "dice",
+]
+
+#: IoU thresholds 0.50, 0.55, ..., 0.95, with exactly the float values COCOeval uses.
+COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
+INTERPOLATIONS: tuple[str, ...] = ("voc2007", "voc2010", "coco")
+# Recall points of the sampled interpolations: i / 10 (the decimals 0.0, 0.1, ..., 1.0, as in
+# the VOC2007 MATLAB devkit; np.arange(0, 1.1, 0.1) would give 0.6000000000000001) and COCOeval's
+# exact values np.linspace(0, 1, 101).
+_RECALL_POINTS = {
+    "voc2007": np.arange(11) / 10,
+    "coco": np.linspace(0.0, 1.0, 101),
+}
+
+
+# ---------------------------------------------------------------- AP from a ranking
+
+
+def _check_interpolation(interpolation: str) -> None:
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation={interpolation!r} is unknown; use one of {', '.join(INTERPOLATIONS)}.")
+
+
+def _ap_from_ranked(is_tp: np.ndarray, valid: np.ndarray, num_gt: np.ndarray, interpolation: str) -> np.ndarray:
+    """AP of ranked detection lists, one per row.
+
+    Args:
+        is_tp: ``(R, L)`` bool, ``L >= 1``, row ``i`` lists its detections by decreasing score.
+        valid: ``(R, L)`` bool, False for padding at the end of a row.
+        num_gt: ``(R,)`` number of ground-truth boxes of each row.
+        interpolation: one of :data:`INTERPOLATIONS`.
+
+    Returns:
+        ``(R,)`` float64 AP (NaN where ``num_gt == 0``).
+    """
+    tp = np.cumsum(is_tp & valid, axis=1, dtype=np.float64)
+    fp = np.cumsum(~is_tp & valid, axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = tp / num_gt[:, None].astype(np.float64)
+    precision = np.where(valid, tp / np.maximum(tp + fp, 1.0), 0.0)
+    # Interpolated precision: the maximum precision at this or any later rank.
+    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    if interpolation == "voc2010":
+        step = np.diff(np.where(valid, recall, 0.0), axis=1, prepend=0.0)
+        ap = (np.clip(step, 0.0, None) * envelope).sum(axis=1)
+    else:
+        points = _RECALL_POINTS[interpolation]
+        # First rank whose recall reaches each point (padding gets +inf recall, never chosen).
+        searchable = torch.from_numpy(np.ascontiguousarray(np.where(valid, recall, np.inf)))
+        queries = torch.from_numpy(np.tile(points, (len(recall), 1)))
+        index = torch.searchsorted(searchable, queries, side="left").numpy()
+        found = index < valid.sum(axis=1, keepdims=True)
+        picked = np.take_along_axis(envelope, np.minimum(index, envelope.shape[1] - 1), axis=1)
+        ap = np.where(found, picked, 0.0).mean(axis=1)
+    return np.where(num_gt > 0, ap, np.nan)
+
+
+def average_precision(
+    scores: Tensor,
+    is_tp: Tensor,
+    num_gt: int,
+    interpolation: str = "voc2010",
+) -> float:
+    """Average precision of one class from its ranked detections.
+
+    Detections are ranked by decreasing score (ties keep their given order). At rank
+    ``k``, precision is ``TP_k / k`` and recall ``TP_k / num_gt``; the AP summarises the
+    interpolated precision-recall curve (see the module docstring).
+
+    Args:
+        scores: ``(N,)`` detection scores.
+        is_tp: ``(N,)`` bool, True where the detection matched a ground-truth box.
+        num_gt: number of ground-truth boxes of the class (``> 0``).
+        interpolation: ``"voc2007"`` (11-point), ``"voc2010"`` (all-point) or ``"coco"`` (101-point).
+
+    Returns:
+        The AP in ``[0, 1]`` (NaN if ``num_gt == 0``).
+
+    Example:
+        >>> # ranks: TP, FP, TP with 2 ground-truth boxes: precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1
+        >>> average_precision(torch.tensor([0.9, 0.8, 0.7]), torch.tensor([True, False, True]), 2)
+        0.8333333333333333
+    """
+    _check_interpolation(interpolation)
+    if not isinstance(scores, Tensor) or scores.ndim != 1:
+        raise ValueError("scores must be a 1-D tensor (N,).")
+    if not isinstance(is_tp, Tensor) or is_tp.shape != scores.shape:
+        raise ValueError(f"is_tp must be a tensor of shape {tuple(scores.shape)} like scores.")
+    if int(num_gt) < 0 or int(num_gt) < int(is_tp.sum()):
+        raise ValueError(f"num_gt={num_gt} must be >= 0 and >= the number of true positives.")
+    if scores.numel() and bool(torch.isnan(scores).any()):
+        raise ValueError("scores contains NaN.")
+    if scores.numel() == 0:
+        return 0.0 if int(num_gt) > 0 else float("nan")
+    order = np.argsort(-scores.detach().cpu().double().numpy(), kind="stable")
+    ranked = is_tp.detach().cpu().bool().numpy()[order][None]
+    return float(_ap_from_ranked(ranked, np.ones_like(ranked), np.array([int(num_gt)]), interpolation)[0])
+
+
+# ------------------------------------------------------------------------------ mAP
+
+
+@dataclass
+class DetectionMAP:
+    """Result of :func:`mean_average_precision`.
+
+    Attributes:
+        map: AP averaged over classes and IoU thresholds (COCO's AP@[.5:.95] with the
+            default thresholds and ``"coco"`` interpolation).
+        map_50: AP at IoU 0.5 averaged over classes (NaN if 0.5 is not a threshold).
+        map_75: AP at IoU 0.75 averaged over classes (NaN if 0.75 is not a threshold).
+        per_class: ``{class: AP averaged over the IoU thresholds}``.
+        ap: ``(T, C)`` float64, AP per IoU threshold (rows) and class (columns, in the
+            order of ``classes``).
+        classes: the classes evaluated: those with at least one ground-truth box.
+        num_gt: ``{class: number of ground-truth boxes}``.
+        iou_thresholds: the ``T`` thresholds.
+        interpolation: the interpolation used.
+    """
+
+    map: float
+    map_50: float
+    map_75: float
+    per_class: dict[int, float]
+    ap: Tensor
+    classes: list[int]
+    num_gt: dict[int, int]
+    iou_thresholds: tuple[float, ...]
+    interpolation: str = "coco"
+
+    def __repr__(self) -> str:
+        return (
+            f"DetectionMAP(map={self.map:.4f}, map_50={self.map_50:.4f}, map_75={self.map_75:.4f}, "
+            f"classes={len(self.classes)}, interpolation={self.interpolation!r})"
+        )
+
+
+def _gather_boxes(items: Sequence[dict], what: str, with_scores: bool) -> tuple[np.ndarray, ...]:
+    """Concatenate a list of per-image dicts into flat float64 / int64 arrays.
+
+    Returns boxes ``(N, 4)``, scores ``(N,)`` (or None), labels, image index and index
+    within the image.
+    """
+    if not isinstance(items, Sequence):
+        raise ValueError(f"{what} must be a list of dicts, one per image.")
+    keys = ("boxes", "scores", "labels") if with_scores else ("boxes", "labels")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or any(not isinstance(item.get(k), Tensor) for k in keys):
+            raise ValueError(f"{what}[{i}] must be a dict with tensors under the keys {', '.join(keys)}.")
+        if item["boxes"].ndim != 2 or item["boxes"].shape[-1] != 4:
+            raise ValueError(f"{what}[{i}]['boxes'] must have shape (N, 4) (xyxy), got {tuple(item['boxes'].shape)}.")
+        n = item["boxes"].shape[0]
+        if any(item[k].shape != (n,) for k in keys[1:]):
+            raise ValueError(f"{what}[{i}]: {', '.join(keys[1:])} must have shape ({n},) like the boxes.")
+    devices = {item[k].device for item in items for k in keys}
+    if len(devices) > 1:
+        raise ValueError(f"all tensors of {what} must be on one device, got {sorted(map(str, devices))}.")
+
+    def cat(key: str, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+        if not items:
+            return torch.zeros(shape, dtype=dtype)
+        return torch.cat([item[key].detach().to(dtype) for item in items]).cpu()
+
+    boxes = cat("boxes", torch.float64, (0, 4))
+    _check_values(boxes, f"{what} boxes")  # one fused check for x2 < x1 and NaN
+    scores = cat("scores", torch.float64, (0,)).numpy() if with_scores else None
+    if scores is not None and np.isnan(scores).any():
+        raise ValueError(f"{what} scores contain NaN.")
+    counts = np.array([item["boxes"].shape[0] for item in items], dtype=np.int64)
+    image = np.repeat(np.arange(len(items)), counts)
+    local = np.arange(image.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return boxes.numpy(), scores, cat("labels", torch.int64, (0,)).numpy(), image, local
+
+
+def _paired_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU of corresponding boxes (broadcasting ``(..., 4)`` against ``(..., 4)``); 0 for empty unions."""
+    lt = np.maximum(boxes1[..., :2], boxes2[..., :2])
+    rb = np.minimum(boxes1[..., 2:], boxes2[..., 2:])
+    wh = np.clip(rb - lt, 0.0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
+    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
+    union = area1 + area2 - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _pad_groups(group: np.ndarray, num_groups: int, min_width: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Items sorted by group -> ``(num_groups, width)`` table of item indices (-1 = empty), and its mask."""
+    counts = np.bincount(group, minlength=num_groups)
+    width = max(int(counts.max()) if counts.size else 0, min_width)
+    rank = np.arange(group.size) - (np.cumsum(counts) - counts)[group]
+    table = np.full((num_groups, width), -1, dtype=np.int64)
+    table[group, rank] = np.arange(group.size)
+    return table, table >= 0
+
+
+def mean_average_precision(
+    predictions: Sequence[dict[str, Tensor]],
+    targets: Sequence[dict[str, Tensor]],
+    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+    interpolation: str = "coco",
+    max_detections: int | None = 100,
+) -> DetectionMAP:
+    """Mean average precision of a detector over a data set, COCO-style matching.
+
+    For each image and class, detections (at most ``max_detections`` per image and
+    class, the best, like COCOeval's ``maxDets``) are taken by decreasing score; each
+    takes the not yet matched ground-truth box of that image and class with the highest
+    IoU, if that IoU is ``>= t`` (a true positive), else it is a false positive. Per
+    class, all detections are then ranked by score (ties: image order, then order within
+    the image) and the AP computed with ``interpolation`` (see :func:`average_precision`).
+    Classes without ground truth are not evaluated; a class with ground truth but no
+    detection has AP 0.
+
+    Args:
+        predictions: one dict per image with ``"boxes"`` ``(N, 4)`` ``xyxy``,
+            ``"scores"`` ``(N,)`` and ``"labels"`` ``(N,)`` int (torchvision's format,
+            what :func:`cvbook.anchors.multibox_detection` returns).
+        targets: one dict per image with ``"boxes"`` ``(K, 4)`` ``xyxy`` and
+            ``"labels"`` ``(K,)`` int.
+        iou_thresholds: IoU thresholds ``t``; default ``0.5:0.05:0.95`` (COCO).
+        interpolation: ``"coco"`` (101-point), ``"voc2010"`` (all-point) or ``"voc2007"`` (11-point).
+        max_detections: detections kept per image and class (``None``: all).
+
+    Returns:
+        A :class:`DetectionMAP` with ``map``, ``map_50``, ``map_75`` (floats),
+        ``per_class`` (dict class -> AP), ``ap`` (``(T, C)`` tensor), ``classes``,
+        ``num_gt``, ``iou_thresholds`` and ``interpolation``.
+
+    Example:
+        >>> target = [{"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([1])}]
+        >>> pred = [{"boxes": torch.tensor([[0.0, 0, 10, 9], [50.0, 50, 60, 60]]),
+        ...          "scores": torch.tensor([0.9, 0.8]), "labels": torch.tensor([1, 1])}]
+        >>> r = mean_average_precision(pred, target)
+        >>> round(r.map_50, 4), round(r.map, 4)  # IoU 0.9: TP up to t = 0.9, missed at 0.95
+        (1.0, 0.9)
+    """
+    _check_interpolation(interpolation)
+    if len(predictions) != len(targets):
+        raise ValueError(f"predictions has {len(predictions)} images but targets has {len(targets)}.")
+    thresholds = tuple(float(t) for t in iou_thresholds)
+    if not thresholds or not all(0 <= t <= 1 for t in thresholds):
+        raise ValueError(f"iou_thresholds must be a non-empty sequence of numbers in [0, 1], got {thresholds}.")
+    if max_detections is not None and max_detections < 1:
+        raise ValueError(f"max_detections must be >= 1 or None, got {max_detections}.")
+    # The bookkeeping below is many small array operations: NumPy (float64, like pycocotools)
+    # does them without the thread synchronisation each torch operation would cost.
+    d_boxes, d_scores, d_labels, d_image, _ = _gather_boxes(predictions, "predictions", True)
+    g_boxes, _, g_labels, g_image, _ = _gather_boxes(targets, "targets", False)
+
+    classes, num_gt = np.unique(g_labels, return_counts=True)
+    num_classes, num_thresholds = classes.size, len(thresholds)
+    if num_classes == 0:
+        nan = float("nan")
+        empty = torch.zeros(num_thresholds, 0, dtype=torch.float64)
+        return DetectionMAP(nan, nan, nan, {}, empty, [], {}, thresholds, interpolation)
+    # Detections of classes without ground truth are never evaluated.
+    d_class = np.searchsorted(classes, d_labels)
+    keep = (d_class < num_classes) & (classes[np.minimum(d_class, num_classes - 1)] == d_labels)
+    d_boxes, d_scores, d_class, d_image = d_boxes[keep], d_scores[keep], d_class[keep], d_image[keep]
+    g_class = np.searchsorted(classes, g_labels)
+
+    # Detections grouped by (image, class), by decreasing score within a group (ties: input
+    # order, as COCOeval's stable sort); at most max_detections per group.
+    by_score = np.argsort(-d_scores, kind="stable")
+    d_key = d_image * num_classes + d_class
+    order = by_score[np.argsort(d_key[by_score], kind="stable")]
+    d_boxes, d_scores, d_class, d_key = d_boxes[order], d_scores[order], d_class[order], d_key[order]
+    if max_detections is not None and d_key.size:
+        counts = np.bincount(d_key)
+        within = np.arange(d_key.size) - (np.cumsum(counts) - counts)[d_key] < max_detections
+        d_boxes, d_scores, d_class, d_key = d_boxes[within], d_scores[within], d_class[within], d_key[within]
+    g_key = g_image * num_classes + g_class
+    g_order = np.argsort(g_key, kind="stable")
+    g_boxes, g_key = g_boxes[g_order], g_key[g_order]
+
+    # Ground truth of each group in a padded table; a detection meets its own group's boxes.
+    groups, inverse = np.unique(np.concatenate([d_key, g_key]), return_inverse=True)
+    d_group, g_group = inverse[: d_key.size], inverse[d_key.size:]
+    g_table, _ = _pad_groups(g_group, groups.size)
+    num_dets, width_g = d_group.size, g_table.shape[1]
+    gt_of_det = g_table[d_group]  # (D, K), -1 = no box
+    ious = _paired_iou(d_boxes[:, None, :], g_boxes[np.maximum(gt_of_det, 0)]) if width_g else np.zeros((num_dets, 0))
+    ious[gt_of_det < 0] = -1.0
+
+    # Greedy matching: step r handles the r-th best detection of every group, for all groups
+    # and thresholds at once; a detection takes the free box with the highest IoU >= t.
+    t_eff = np.minimum(np.array(thresholds), 1 - 1e-10)[:, None, None]  # as COCOeval
+    det_tp = np.zeros((num_thresholds, num_dets), dtype=bool)
+    if num_dets and width_g:
+        counts = np.bincount(d_group, minlength=groups.size)
+        d_rank = np.arange(num_dets) - (np.cumsum(counts) - counts)[d_group]
+        by_rank = np.argsort(d_rank, kind="stable")
+        gt_taken = np.zeros((num_thresholds, groups.size, width_g), dtype=bool)
+        for chosen in np.split(by_rank, np.cumsum(np.bincount(d_rank))[:-1]):
+            group = d_group[chosen]  # distinct groups
+            iou_r = ious[chosen][None]  # (1, n, K)
+            candidate = (iou_r >= t_eff) & ~gt_taken[:, group]  # (T, n, K); no box: IoU -1, never
+            value = np.where(candidate, iou_r, -1.0)
+            last = width_g - 1 - np.argmax(value[..., ::-1], axis=-1)  # COCOeval keeps the last of equal IoUs
+            hit = candidate.any(axis=-1)  # (T, n)
+            t_hit, j_hit = np.nonzero(hit)
+            gt_taken[t_hit, group[j_hit], last[t_hit, j_hit]] = True
+            det_tp[:, chosen] = hit
+
+    # Per class, rank over the data set by score; ties: image, then order within the image.
+    by_score = np.argsort(-d_scores, kind="stable")
+    ranked = by_score[np.argsort(d_class[by_score], kind="stable")]
+    c_table, c_valid = _pad_groups(d_class[ranked], num_classes, min_width=1)
+    width = c_table.shape[1]
+    if num_dets:
+        is_tp = det_tp[:, ranked[np.maximum(c_table, 0)]] & c_valid  # (T, C, L)
+    else:
+        is_tp = np.zeros((num_thresholds, num_classes, width), dtype=bool)
+    ap_np = _ap_from_ranked(
+        is_tp.reshape(-1, width),
+        np.broadcast_to(c_valid, (num_thresholds, num_classes, width)).reshape(-1, width),
+        np.tile(num_gt, num_thresholds),
+        interpolation,
+    ).reshape(num_thresholds, num_classes)
+    ap = torch.from_numpy(ap_np)
+
+    def at(threshold: float) -> float:
+        rows = [i for i, t in enumerate(thresholds) if abs(t - threshold) < 1e-9]
+        return float(ap[rows[0]].mean()) if rows else float("nan")
+
+    class_list = [int(c) for c in classes]
+    return DetectionMAP(
+        map=float(ap.mean()),
+        map_50=at(0.5),
+        map_75=at(0.75),
+        per_class={c: float(v) for c, v in zip(class_list, ap.mean(dim=0))},
+        ap=ap,
+        classes=class_list,
+        num_gt={c: int(n) for c, n in zip(class_list, num_gt)},
+        iou_thresholds=thresholds,
+        interpolation=interpolation,
+    )
+
+
+# --------------------------------------------------------------------- segmentation
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
+    """Pixel confusion matrix of a semantic segmentation.
+
+    Args:
+        pred: ``(...)`` int predicted class of each pixel (e.g. ``logits.argmax(1)``).
+        target: ``(...)`` int true class of each pixel, same shape.
+        num_classes: ``C``; classes are ``0 .. C - 1``.
+        ignore_index: pixels whose *target* has this value are left out (VOC's 255 border).
+
+    Returns:
+        ``(C, C)`` int64 matrix ``M``, ``M[i, j]`` = number of pixels of true class ``i``
+        predicted as ``j`` (scikit-learn's convention).
+
+    Example:
+        >>> confusion_matrix(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 255]), 2, ignore_index=255)
+        tensor([[1, 1],
+                [0, 1]])
+    """
+    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
+        raise ValueError("pred and target must be tensors.")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}.")
+    if pred.device != target.device:
+        raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}.")
+    if pred.is_floating_point() or target.is_floating_point():
+        raise ValueError("pred and target must hold integer class indices; for scores, pass scores.argmax(dim=1).")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    if pred.numel() and not bool(((target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)).all()):
+        raise ValueError(
+            f"class indices must lie in [0, {num_classes - 1}]; got target in [{int(target.min())}, "
+            f"{int(target.max())}] and pred in [{int(pred.min())}, {int(pred.max())}]"
+            + ("" if ignore_index is not None else " (pass ignore_index for a 'void' label such as 255)")
+            + "."
+        )
+    return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def _confusion(pred: Tensor, target: Tensor | None, num_classes: int | None, ignore_index: int | None) -> Tensor:
+    if target is None:
+        if not isinstance(pred, Tensor) or pred.ndim != 2 or pred.shape[0] != pred.shape[1]:
+            raise ValueError("called with one argument, it must be a (C, C) confusion matrix; else pass pred, target, num_classes.")
+        return pred.to(torch.float64)
+    if num_classes is None:
+        raise ValueError("num_classes is required with pred and target.")
+    return confusion_matrix(pred, target, num_classes, ignore_index).to(torch.float64)
+
+
+def _tp_fp_fn(cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    tp = torch.diagonal(cm)
+    return tp, cm.sum(dim=0) - tp, cm.sum(dim=1) - tp
+
+
+def _ratio(num: Tensor, den: Tensor) -> Tensor:
+    return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), torch.nan)
+
+
+def pixel_accuracy(
+    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
+) -> float:
+    """Fraction of (non-ignored) pixels whose predicted class is right: ``trace(M) / sum(M)``.
+
+    Args:
+        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
+        target: ``(...)`` int true classes.
+        num_classes: ``C``.
+        ignore_index: target value to leave out.
+
+    Returns:
+        The accuracy (NaN if no pixel counts).
+
+    Example:
+        >>> pixel_accuracy(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2)
+        0.75
+    """
+    cm = _confusion(pred, target, num_classes, ignore_index)
+    total = cm.sum()
+    return float(torch.trace(cm) / total) if total > 0 else float("nan")
+
+
+def class_accuracy(
+    pred: Tensor,
+    target: Tensor | None = None,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+    definition: str = "voc",
+) -> Tensor:
+    """Per-class accuracy of a segmentation.
+
+    ``definition="voc"`` (default) is the PASCAL VOC 2012 "segmentation accuracy"
+    ``n / (n + e)``, with ``n = TP`` the pixels of class ``c`` predicted as ``c`` and
+    ``e = FP + FN`` the pixels erroneously labelled (predicted ``c`` but not ``c``, or
+    ``c`` but predicted otherwise). It is therefore the same number as the IoU
+    ``TP / (TP + FP + FN)`` of :func:`iou_per_class`: the VOC devkit computes the
+    intersection over union under the name accuracy.
+    ``definition="recall"`` is the other common "class accuracy" (the "mean accuracy"
+    of the FCN paper): ``TP / (TP + FN)``, the fraction of class-``c`` pixels found.
+
+    Args:
+        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
+        target: ``(...)`` int true classes.
+        num_classes: ``C``.
+        ignore_index: target value to leave out.
+        definition: ``"voc"`` or ``"recall"``.
+
+    Returns:
+        ``(C,)`` float64, NaN for a class whose denominator is 0.
+
+    Example:
+        >>> p, t = torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1])
+        >>> class_accuracy(p, t, 2), class_accuracy(p, t, 2, definition="recall")
+        (tensor([0.5000, 0.6667], dtype=torch.float64), tensor([0.5000, 1.0000], dtype=torch.float64))
+    """
+    cm = _confusion(pred, target, num_classes, ignore_index)
+    tp, fp, fn = _tp_fp_fn(cm)
+    if definition == "voc":
+        return _ratio(tp, tp + fp + fn)
+    if definition == "recall":
+        return _ratio(tp, tp + fn)
+    raise ValueError(f"definition={definition!r} is unknown; use 'voc' (n / (n + e)) or 'recall' (TP / (TP + FN)).")
+
+
+def iou_per_class(
+    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
+) -> Tensor:
+    """Intersection over union of each class: ``TP / (TP + FP + FN)``.
+
+    Args:
+        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
+        target: ``(...)`` int true classes.
+        num_classes: ``C``.
+        ignore_index: target value to leave out.
+
+    Returns:
+        ``(C,)`` float64; NaN for a class absent from both ``pred`` and ``target``.
+
+    Example:
+        >>> iou_per_class(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2)
+        tensor([0.5000, 0.6667], dtype=torch.float64)
+    """
+    cm = _confusion(pred, target, num_classes, ignore_index)
+    tp, fp, fn = _tp_fp_fn(cm)
+    return _ratio(tp, tp + fp + fn)
+
+
+def mean_iou(
+    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
+) -> float:
+    """Mean of :func:`iou_per_class` over the classes present in ``pred`` or ``target``.
+
+    Example:
+        >>> round(mean_iou(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 3), 4)  # class 2 absent
+        0.5833
+    """
+    return float(torch.nanmean(iou_per_class(pred, target, num_classes, ignore_index)))
+
+
+def dice(
+    pred: Tensor,
+    target: Tensor | None = None,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+    per_class: bool = False,
+) -> float | Tensor:
+    """Dice coefficient (F1 score) of each class, ``2 TP / (2 TP + FP + FN)``, or their mean.
+
+    Args:
+        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
+        target: ``(...)`` int true classes.
+        num_classes: ``C``.
+        ignore_index: target value to leave out.
+        per_class: return the ``(C,)`` float64 tensor (NaN for absent classes) instead of
+            the mean over present classes.
+
+    Example:
+        >>> dice(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2, per_class=True)
+        tensor([0.6667, 0.8000], dtype=torch.float64)
+    """
+    cm = _confusion(pred, target, num_classes, ignore_index)
+    tp, fp, fn = _tp_fp_fn(cm)
+    values = _ratio(2 * tp, 2 * tp + fp + fn)
+    return values if per_class else float(torch.nanmean(values))

@@ -1,0 +1,227 @@
+"""cvbook.anchors against d2l 1.0.3 and torchvision, plus a hand-worked multi-object case."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import pytest
+import torch
+import torchvision.ops as tvops
+
+from cvbook import anchors as A
+from cvbook.boxes import decode_offsets
+
+# d2l's TinySSD: 5 feature maps of a 256 x 256 image, 4 anchors per cell, 5,444 anchors.
+TINY_SSD_MAPS = (32, 16, 8, 4, 1)
+TINY_SSD_SIZES = ([0.2, 0.272], [0.37, 0.447], [0.54, 0.619], [0.71, 0.79], [0.88, 0.961])
+RATIOS = [1, 2, 0.5]
+
+
+@pytest.fixture(scope="module")
+def d2l():
+    return pytest.importorskip("d2l.torch")
+
+
+def tiny_ssd_anchors() -> torch.Tensor:
+    return torch.cat([A.multibox_prior((s, s), sz, RATIOS) for s, sz in zip(TINY_SSD_MAPS, TINY_SSD_SIZES)], dim=1)
+
+
+def random_labels(batch: int, max_objects: int, seed: int, fixed: bool = False) -> torch.Tensor:
+    """(B, K, 5) labels [class, x1, y1, x2, y2], normalised; rows past each image's count are -1."""
+    g = torch.Generator().manual_seed(seed)
+    count = torch.full((batch,), max_objects) if fixed else torch.randint(1, max_objects + 1, (batch,), generator=g)
+    xy = torch.rand(batch, max_objects, 2, generator=g) * 0.7
+    wh = torch.rand(batch, max_objects, 2, generator=g) * 0.28 + 0.02
+    cls = torch.randint(0, 3, (batch, max_objects, 1), generator=g).float()
+    labels = torch.cat([cls, xy, xy + wh], dim=-1)
+    labels[torch.arange(max_objects)[None] >= count[:, None]] = -1
+    return labels
+
+
+# ---------------------------------------------------------------- multibox_prior
+
+
+@pytest.mark.parametrize("hw,sizes,ratios", [
+    ((32, 32), [0.2, 0.272], RATIOS),
+    ((5, 7), [0.75, 0.5, 0.25], [1, 2, 0.5]),
+    ((3, 2), [0.3], [1.5, 1, 3, 0.25]),
+    ((1, 1), [0.88, 0.961], RATIOS),
+])
+def test_multibox_prior_identical_to_d2l(d2l, hw, sizes, ratios):
+    feature_map = torch.zeros(2, 8, *hw)
+    ours = A.multibox_prior(feature_map, sizes, ratios)
+    assert ours.shape == (1, hw[0] * hw[1] * (len(sizes) + len(ratios) - 1), 4)
+    assert torch.equal(ours, d2l.multibox_prior(feature_map, sizes, ratios))
+    assert torch.equal(ours, A.multibox_prior(hw, sizes, ratios))  # a tuple (H, W) works too
+
+
+def test_tiny_ssd_anchor_count():
+    assert tiny_ssd_anchors().shape == (1, 5444, 4)  # 4 * (32² + 16² + 8² + 4² + 1)
+
+
+# ------------------------------------------------------------------ assignment
+
+
+@pytest.mark.parametrize("num_gt", [1, 2, 4])
+def test_assign_anchors_identical_to_d2l(d2l, num_gt):
+    anchors = A.multibox_prior((8, 8), [0.3, 0.15], RATIOS)[0]
+    for seed in range(5):
+        gt = random_labels(1, num_gt, seed, fixed=True)[0, :, 1:]
+        expected = d2l.assign_anchor_to_bbox(gt, anchors, "cpu")
+        assert torch.equal(A.assign_anchors(gt, anchors), expected)
+
+
+def test_assign_anchors_batched_equals_per_image():
+    anchors = A.multibox_prior((8, 8), [0.3, 0.15], RATIOS)[0]
+    labels = random_labels(6, 4, seed=11)
+    valid = labels[..., 0] >= 0
+    batched = A.assign_anchors(labels[..., 1:], anchors, valid=valid)
+    for i in range(6):
+        alone = A.assign_anchors(labels[i, valid[i], 1:], anchors)
+        assert torch.equal(batched[i], alone)
+        # every real object has an anchor; padding rows have none
+        assert set(batched[i][batched[i] >= 0].tolist()) == set(range(int(valid[i].sum())))
+
+
+# ------------------------------------------------------------------- targets
+
+
+def test_multibox_target_identical_to_d2l_one_object(d2l):
+    anchors = tiny_ssd_anchors()
+    labels = random_labels(8, 1, seed=3)
+    for ours, theirs in zip(A.multibox_target(anchors, labels), d2l.multibox_target(anchors, labels)):
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        assert torch.equal(ours, theirs)
+
+
+def test_multibox_target_identical_to_d2l_several_objects_no_padding(d2l):
+    # Without padding rows d2l is correct for several objects per image as well.
+    anchors = A.multibox_prior((8, 8), [0.3, 0.15], RATIOS)
+    labels = random_labels(4, 3, seed=4, fixed=True)
+    for ours, theirs in zip(A.multibox_target(anchors, labels), d2l.multibox_target(anchors, labels)):
+        assert torch.equal(ours, theirs)
+
+
+def test_multibox_target_padding_equals_d2l_per_image(d2l):
+    # With padding, d2l would match anchors to the padding rows; the reference is d2l run on
+    # each image's real objects only.
+    anchors = A.multibox_prior((8, 8), [0.3, 0.15], RATIOS)
+    labels = random_labels(5, 4, seed=5)
+    offsets, mask, classes = A.multibox_target(anchors, labels)
+    for i in range(5):
+        real = labels[i : i + 1, labels[i, :, 0] >= 0]
+        ref = d2l.multibox_target(anchors, real)
+        assert torch.equal(offsets[i], ref[0][0]) and torch.equal(mask[i], ref[1][0])
+        assert torch.equal(classes[i], ref[2][0])
+
+
+def test_multibox_target_hand_worked():
+    # The two-object example of d2l's anchor section, worked by hand.
+    # IoU(anchor 1 = [.15,.2,.4,.4], dog = [.1,.08,.52,.92]): the anchor lies inside the box,
+    #   .25 * .2 / (.42 * .84) = .05 / .3528 = .1417
+    # IoU(anchor 4 = [.57,.3,.92,.9], cat = [.55,.2,.9,.88]): inter .33 * .58 = .1914,
+    #   union .21 + .238 - .1914 = .2566 -> .7459
+    # IoU(anchor 2 = [.63,.05,.88,.98], cat): inter .25 * .68 = .17, union .2325 + .238 - .17 -> .5657
+    # Greedy: .7459 gives anchor 4 the cat; then the dog's best is anchor 1 (.1417 < 0.5, still taken).
+    # Threshold: anchor 2 (.5657 >= .5) also takes the cat; anchors 0 and 3 are background.
+    labels = torch.tensor([[[0, 0.1, 0.08, 0.52, 0.92], [1, 0.55, 0.2, 0.9, 0.88], [-1, -1, -1, -1, -1]]])
+    anchors = torch.tensor([[0, 0.1, 0.2, 0.3], [0.15, 0.2, 0.4, 0.4], [0.63, 0.05, 0.88, 0.98],
+                            [0.66, 0.45, 0.8, 0.8], [0.57, 0.3, 0.92, 0.9]])
+    # A second image: one object equal to anchor 3, so anchor 3 alone matches it (IoU 1).
+    labels = torch.cat([labels, torch.tensor([[[2, 0.66, 0.45, 0.8, 0.8], [-1] * 5, [-1] * 5]])])
+    offsets, mask, classes = A.multibox_target(anchors, labels)
+    assert classes.tolist() == [[0, 1, 2, 0, 2], [0, 0, 0, 3, 0]]
+    assert mask.tolist() == [[0] * 4 + [1] * 8 + [0] * 4 + [1] * 4, [0] * 12 + [1] * 4 + [0] * 4]
+    ln = math.log
+    expected = torch.tensor([
+        [0, 0, 0, 0,
+         # anchor 1 (centre .275, .3; size .25 x .2) -> dog (centre .31, .5; size .42 x .84)
+         10 * .035 / .25, 10 * .2 / .2, 5 * ln(.42 / .25), 5 * ln(.84 / .2),
+         # anchor 2 (centre .755, .515; size .25 x .93) -> cat (centre .725, .54; size .35 x .68)
+         10 * -.03 / .25, 10 * .025 / .93, 5 * ln(.35 / .25), 5 * ln(.68 / .93),
+         0, 0, 0, 0,
+         # anchor 4 (centre .745, .6; size .35 x .6) -> cat
+         10 * -.02 / .35, 10 * -.06 / .6, 5 * ln(1.0), 5 * ln(.68 / .6)],
+        [0.0] * 20,
+    ])
+    torch.testing.assert_close(offsets, expected, atol=2e-5, rtol=1e-4)
+
+
+# ----------------------------------------------------------------- detection
+
+
+def random_predictions(batch: int, num_classes: int, num_anchors: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, num_classes + 1, num_anchors, generator=g) * 2
+    return torch.softmax(logits, dim=1), torch.randn(batch, num_anchors * 4, generator=g) * 0.5
+
+
+def test_multibox_detection_matches_d2l_single_class(d2l):
+    # With one foreground class, per-class NMS is d2l's class-agnostic NMS.
+    anchors = A.multibox_prior((4, 4), [0.4, 0.2], RATIOS)
+    probs, offsets = random_predictions(3, 1, anchors.shape[1], seed=0)
+    ours = A.multibox_detection(probs, offsets, anchors, nms_threshold=0.5, score_threshold=0.3)
+    theirs = d2l.multibox_detection(probs, offsets, anchors, nms_threshold=0.5, pos_threshold=0.3)
+    for det, ref in zip(ours, theirs):
+        ref = ref[ref[:, 0] >= 0]
+        assert len(det["scores"]) == len(ref) > 0
+        assert torch.equal(det["labels"], ref[:, 0].long())
+        torch.testing.assert_close(det["scores"], ref[:, 1])
+        torch.testing.assert_close(det["boxes"], ref[:, 2:])
+
+
+def test_multibox_detection_per_class_nms_against_torchvision():
+    anchors = A.multibox_prior((6, 6), [0.4, 0.2], RATIOS)
+    probs, offsets = random_predictions(4, 3, anchors.shape[1], seed=1)
+    ours = A.multibox_detection(probs, offsets, anchors, nms_threshold=0.45, score_threshold=0.2)
+    decoded = decode_offsets(anchors[0], offsets.reshape(4, -1, 4))
+    for i, det in enumerate(ours):
+        scores, classes = probs[i, 1:].max(dim=0)
+        rows = []
+        for c in range(3):  # reference: torchvision's nms class by class
+            idx = torch.nonzero((classes == c) & (scores >= 0.2)).flatten()
+            idx = idx[tvops.nms(decoded[i, idx], scores[idx], 0.45)]
+            rows += [(float(scores[j]), c, decoded[i, j].tolist()) for j in idx]
+        rows.sort(key=lambda r: -r[0])
+        assert det["labels"].tolist() == [r[1] for r in rows]
+        torch.testing.assert_close(det["scores"], torch.tensor([r[0] for r in rows]))
+        torch.testing.assert_close(det["boxes"], torch.tensor([r[2] for r in rows]))
+        assert (det["scores"][:-1] >= det["scores"][1:]).all()
+
+
+def test_multibox_detection_max_and_empty():
+    anchors = A.multibox_prior((4, 4), [0.4, 0.2], RATIOS)
+    probs, offsets = random_predictions(3, 2, anchors.shape[1], seed=2)
+    full = A.multibox_detection(probs, offsets, anchors)
+    top = A.multibox_detection(probs, offsets, anchors, max_detections=3)
+    for f, t in zip(full, top):
+        assert len(t["scores"]) == min(3, len(f["scores"]))
+        assert torch.equal(t["boxes"], f["boxes"][:3])
+    none = A.multibox_detection(probs, offsets, anchors, score_threshold=1.1)
+    assert [d["boxes"].shape for d in none] == [(0, 4)] * 3
+
+
+# -------------------------------------------------------------------- errors
+
+
+def test_errors():
+    anchors = A.multibox_prior((2, 2), [0.5], [1])
+    with pytest.raises(ValueError, match=r"labels must have shape \(B, K, 5\)"):
+        A.multibox_target(anchors, torch.zeros(2, 5))
+    bad = torch.tensor([[[0, 0.5, 0.5, 0.2, 0.9]]])
+    with pytest.raises(ValueError, match="x1 <= x2"):
+        A.multibox_target(anchors, bad)
+    with pytest.raises(ValueError, match="anchors"):
+        A.multibox_detection(torch.rand(1, 3, 5), torch.zeros(1, 20), anchors)
+    with pytest.raises(ValueError, match="NaN"):
+        A.multibox_detection(torch.full((1, 2, 4), float("nan")), torch.zeros(1, 16), anchors)
+    with pytest.raises(ValueError, match="positive numbers"):
+        A.multibox_prior((2, 2), [0.5, -1], [1])
+    with pytest.raises(ValueError, match="same device"):
+        A.multibox_target(anchors, torch.zeros(1, 1, 5, device="meta"))
+
+
+def test_docstring_examples():
+    result = doctest.testmod(A, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 5 and result.failed == 0

@@ -1,0 +1,265 @@
+"""cvbook.metrics against pycocotools, scikit-learn and hand computations."""
+
+from __future__ import annotations
+
+import contextlib
+import doctest
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from cvbook import metrics as M
+from cvbook.boxes import box_iou
+
+# ------------------------------------------------------------------ detection data
+
+
+def random_detections(num_images: int, num_classes: int, dets_per_image: int, seed: int, jitter: float = 2.0):
+    """Ground truth (1-7 boxes per image) and detections: half jittered copies of a ground-truth
+    box (mostly with its class), half random boxes; scores (higher for jittered boxes of the right class) rounded to 1/50 so
+    that ties occur."""
+    g = torch.Generator().manual_seed(seed)
+    predictions, targets = [], []
+    for _ in range(num_images):
+        k = int(torch.randint(1, 8, (1,), generator=g))
+        xy = torch.rand(k, 2, generator=g) * 80
+        gt = torch.cat([xy, xy + torch.rand(k, 2, generator=g) * 40 + 2], dim=1)
+        gt_labels = torch.randint(0, num_classes, (k,), generator=g)
+        source = torch.randint(0, k, (dets_per_image,), generator=g)
+        jittered = gt[source] + torch.randn(dets_per_image, 4, generator=g) * jitter
+        rxy = torch.rand(dets_per_image, 2, generator=g) * 80
+        random = torch.cat([rxy, rxy + torch.rand(dets_per_image, 2, generator=g) * 40 + 1], dim=1)
+        is_jittered = torch.rand(dets_per_image, generator=g) < 0.5
+        boxes = torch.where(is_jittered[:, None], jittered, random)
+        boxes = torch.cat([torch.minimum(boxes[:, :2], boxes[:, 2:]), torch.maximum(boxes[:, :2], boxes[:, 2:])], 1)
+        same = torch.rand(dets_per_image, generator=g) < 0.7
+        labels = torch.where(same, gt_labels[source], torch.randint(0, num_classes, (dets_per_image,), generator=g))
+        scores = torch.rand(dets_per_image, generator=g) * (0.5 + 0.5 * (is_jittered & same))
+        scores = torch.round(scores * 50) / 50
+        predictions.append({"boxes": boxes, "scores": scores, "labels": labels})
+        targets.append({"boxes": gt, "labels": gt_labels})
+    return predictions, targets
+
+
+def cocoeval(predictions, targets, num_classes):
+    """COCOeval (bbox) on a data set built in memory; boxes go to COCO as xywh."""
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    annotations = []
+    for i, t in enumerate(targets):
+        for (x1, y1, x2, y2), label in zip(t["boxes"].double().tolist(), t["labels"].tolist()):
+            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": label, "iscrowd": 0,
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i} for i in range(len(targets))], "annotations": annotations,
+                  "categories": [{"id": c} for c in range(num_classes)]}
+    results = [
+        {"image_id": i, "category_id": label, "score": score, "bbox": [x1, y1, x2 - x1, y2 - y1]}
+        for i, p in enumerate(predictions)
+        for (x1, y1, x2, y2), score, label in zip(p["boxes"].double().tolist(), p["scores"].double().tolist(),
+                                                  p["labels"].tolist())
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        evaluation = COCOeval(gt, gt.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return evaluation
+
+
+def test_pycocotools_iou_has_no_plus_one():
+    # COCO's IoU (maskUtils.iou on xywh boxes) uses the continuous convention, like ours:
+    # [0,0,10,10] vs [5,0,15,10]: 50 / 150 = 1/3 (with +1 pixels it would be 66 / 176).
+    mask = pytest.importorskip("pycocotools.mask")
+    a = torch.tensor([[0.0, 0.0, 10.0, 10.0], [3.0, 4.0, 7.5, 9.0]], dtype=torch.float64)
+    b = torch.tensor([[5.0, 0.0, 15.0, 10.0], [0.0, 0.0, 4.0, 4.0], [2.5, 3.0, 7.0, 12.0]], dtype=torch.float64)
+    xywh = lambda t: np.column_stack([t[:, 0], t[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]])  # noqa: E731
+    coco = mask.iou(xywh(a.numpy()), xywh(b.numpy()), [0, 0, 0])
+    np.testing.assert_allclose(coco, box_iou(a, b).numpy(), rtol=1e-12)
+    assert coco[0, 0] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("num_images,num_classes,dets,seed", [(240, 10, 15, 0), (12, 2, 130, 1)])
+def test_map_equals_cocoeval(num_images, num_classes, dets, seed):
+    # The second case puts more than 100 detections of one class in an image: maxDets=100 matters.
+    predictions, targets = random_detections(num_images, num_classes, dets, seed)
+    coco = cocoeval(predictions, targets, num_classes)
+    ours = M.mean_average_precision(predictions, targets)
+    assert 0.1 < coco.stats[0] < 0.9  # a meaningful test: neither trivial nor hopeless
+    assert abs(ours.map - coco.stats[0]) < 1e-6  # AP@[.5:.95], area all, maxDets 100
+    assert abs(ours.map_50 - coco.stats[1]) < 1e-6  # AP@.5
+    assert abs(ours.map_75 - coco.stats[2]) < 1e-6  # AP@.75
+    if dets > 100:  # the cap changes the result here, and we apply it as COCO does
+        assert abs(M.mean_average_precision(predictions, targets, max_detections=None).map - ours.map) > 1e-7
+    precision = coco.eval["precision"][:, :, :, 0, 2]  # (T, R, K), area all, maxDets 100
+    for column, label in enumerate(ours.classes):
+        assert abs(ours.per_class[label] - precision[:, :, label].mean()) < 1e-6
+        assert abs(float(ours.ap[0, column]) - precision[0, :, label].mean()) < 1e-6
+
+
+def hand_example(num_gt: int = 7):
+    """One image, one class: 7 ground-truth boxes, 7 detections ranked TP F TP TP F F TP."""
+    gt = torch.tensor([[10.0 * i, 0.0, 10.0 * i + 8, 8.0] for i in range(num_gt)])
+    pattern = [True, False, True, True, False, False, True]
+    boxes, k = [], 0
+    for is_tp in pattern:
+        if is_tp:
+            boxes.append(gt[k].tolist())
+            k += 1
+        else:
+            boxes.append([200.0, 200.0, 210.0, 210.0])
+    scores = torch.linspace(0.9, 0.3, len(pattern))
+    prediction = {"boxes": torch.tensor(boxes), "scores": scores, "labels": torch.zeros(len(pattern), dtype=torch.long)}
+    return [prediction], [{"boxes": gt, "labels": torch.zeros(num_gt, dtype=torch.long)}], scores, torch.tensor(pattern)
+
+
+# Precision / recall at ranks 1..7 (7 ground-truth boxes):
+#   TP F  TP  TP  F   F   TP
+#   P: 1, 1/2, 2/3, 3/4, 3/5, 1/2, 4/7;  R: 1/7, 1/7, 2/7, 3/7, 3/7, 3/7, 4/7
+# Interpolated precision (max precision at this or a later rank): 1, 3/4, 3/4, 3/4, 3/5, 4/7, 4/7.
+# VOC2010 all-point: recall steps of 1/7 at ranks 1, 3, 4, 7:  (1 + 3/4 + 3/4 + 4/7) / 7
+HAND_VOC2010 = (1 + 0.75 + 0.75 + 4 / 7) / 7  # = 0.438775...
+# VOC2007 11-point, r = 0, .1, ..., 1: r <= 1/7 -> 1 (r = 0, .1); r in (1/7, 3/7] -> 3/4 (r = .2, .3, .4);
+# r in (3/7, 4/7] -> 4/7 (r = .5); r > 4/7 -> 0 (r = .6 ... 1):  (2 * 1 + 3 * 3/4 + 4/7) / 11
+HAND_VOC2007 = (2 + 3 * 0.75 + 4 / 7) / 11  # = 0.438311...
+# COCO 101-point, r = 0, .01, ..., 1: 15 points r <= .14 -> 1; 28 points .15 ... .42 -> 3/4;
+# 15 points .43 ... .57 -> 4/7; 43 points .58 ... 1 -> 0:  (15 + 28 * 3/4 + 15 * 4/7) / 101
+HAND_COCO = (15 + 28 * 0.75 + 15 * 4 / 7) / 101  # = 0.441301...
+
+
+@pytest.mark.parametrize("interpolation,expected", [("voc2010", HAND_VOC2010), ("voc2007", HAND_VOC2007),
+                                                    ("coco", HAND_COCO)])
+def test_interpolations_hand_worked(interpolation, expected):
+    predictions, targets, scores, pattern = hand_example()
+    assert M.average_precision(scores, pattern, 7, interpolation) == pytest.approx(expected, abs=1e-12)
+    # shuffled input: ranking is by score
+    perm = torch.tensor([3, 6, 0, 5, 1, 4, 2])
+    assert M.average_precision(scores[perm], pattern[perm], 7, interpolation) == pytest.approx(expected, abs=1e-12)
+    result = M.mean_average_precision(predictions, targets, iou_thresholds=[0.5], interpolation=interpolation)
+    assert result.map == pytest.approx(expected, abs=1e-12) and result.map_50 == result.map
+    assert result.classes == [0] and result.num_gt == {0: 7}
+
+
+def test_voc2010_matches_cocoeval_independently_of_points():
+    # A second reference for the hand example: COCOeval's own 101-point AP.
+    predictions, targets, _, _ = hand_example()
+    coco = cocoeval(predictions, targets, 1)
+    assert coco.stats[1] == pytest.approx(HAND_COCO, abs=1e-12)
+
+
+def test_matching_rules():
+    # One class, two ground-truth boxes. Detections by score:
+    #   d0 overlaps g0 (IoU .81) and g1 (IoU .33)  -> takes g0 (highest IoU)
+    #   d1 duplicates d0                           -> g0 is taken; g1 IoU .33 < .5: false positive
+    #   d2 equals g1                               -> true positive
+    gt = torch.tensor([[0.0, 0, 10, 10], [5.0, 0, 15, 10]])
+    det = torch.tensor([[0.0, 0, 10, 8.1], [0.0, 0, 10, 8.1], [5.0, 0, 15, 10]])
+    pred = [{"boxes": det, "scores": torch.tensor([0.9, 0.8, 0.7]), "labels": torch.zeros(3, dtype=torch.long)}]
+    target = [{"boxes": gt, "labels": torch.zeros(2, dtype=torch.long)}]
+    result = M.mean_average_precision(pred, target, iou_thresholds=[0.5], interpolation="voc2010")
+    # TP FP TP, 2 GT: P 1, 1/2, 2/3 at R 1/2, 1/2, 1 -> AP = 1/2 * 1 + 1/2 * 2/3
+    assert result.map == pytest.approx(0.5 + 1 / 3)
+    # a class with ground truth and no detection scores 0; detections of a class without
+    # ground truth are not evaluated
+    target[0]["labels"] = torch.tensor([0, 1])
+    pred[0]["labels"] = torch.tensor([0, 2, 2])
+    result = M.mean_average_precision(pred, target, iou_thresholds=[0.5])
+    assert result.classes == [0, 1] and result.per_class[1] == 0.0 and result.per_class[0] == 1.0
+
+
+def test_map_empty_inputs():
+    empty_pred = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
+    one_gt = {"boxes": torch.tensor([[0.0, 0, 1, 1]]), "labels": torch.tensor([3])}
+    result = M.mean_average_precision([empty_pred], [one_gt])
+    assert result.map == 0.0 and result.per_class == {3: 0.0}
+    nothing = M.mean_average_precision([empty_pred], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}])
+    assert np.isnan(nothing.map) and nothing.classes == []
+    assert M.average_precision(torch.zeros(0), torch.zeros(0, dtype=torch.bool), 3) == 0.0
+
+
+def test_detection_errors():
+    good = {"boxes": torch.tensor([[0.0, 0, 1, 1]]), "scores": torch.tensor([0.5]), "labels": torch.tensor([0])}
+    with pytest.raises(ValueError, match="x2 < x1"):
+        M.mean_average_precision([{**good, "boxes": torch.tensor([[1.0, 0, 0, 1]])}], [good])
+    with pytest.raises(ValueError, match="NaN"):
+        M.mean_average_precision([{**good, "scores": torch.tensor([float("nan")])}], [good])
+    with pytest.raises(ValueError, match="keys"):
+        M.mean_average_precision([{"boxes": good["boxes"]}], [good])
+    with pytest.raises(ValueError, match="images"):
+        M.mean_average_precision([good, good], [good])
+    with pytest.raises(ValueError, match="interpolation"):
+        M.mean_average_precision([good], [good], interpolation="voc")
+    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
+        M.mean_average_precision([{**good, "boxes": torch.zeros(1, 5)}], [good])
+
+
+# ------------------------------------------------------------------ segmentation
+
+# A 4 x 4 mask, 3 classes, one ignored pixel (255).
+TARGET = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 1, 1], [2, 2, 255, 1]])
+PRED = torch.tensor([[0, 0, 1, 0], [0, 1, 1, 1], [2, 2, 1, 1], [2, 0, 2, 1]])
+# Counted by hand (rows: true class, columns: predicted):
+#   true 0 (4 px): 3 as 0, 1 as 1;  true 1 (7 px): 1 as 0, 6 as 1;  true 2 (4 px): 1 as 0, 3 as 2
+HAND_CM = [[3, 1, 0], [1, 6, 0], [1, 0, 3]]
+# TP = (3, 6, 3); FN = row sums - TP = (1, 1, 1); FP = column sums (5, 7, 3) - TP = (2, 1, 0)
+
+
+def test_segmentation_hand_computed():
+    cm = M.confusion_matrix(PRED, TARGET, 3, ignore_index=255)
+    assert cm.tolist() == HAND_CM
+    assert M.pixel_accuracy(PRED, TARGET, 3, 255) == pytest.approx(12 / 15)
+    iou = [3 / (3 + 2 + 1), 6 / (6 + 1 + 1), 3 / (3 + 0 + 1)]  # TP / (TP + FP + FN)
+    np.testing.assert_allclose(M.iou_per_class(PRED, TARGET, 3, 255), iou)
+    assert M.mean_iou(PRED, TARGET, 3, 255) == pytest.approx(sum(iou) / 3)
+    # VOC's n / (n + e) with e = FP + FN: the IoU again; recall TP / (TP + FN): 3/4, 6/7, 3/4
+    np.testing.assert_allclose(M.class_accuracy(PRED, TARGET, 3, 255), iou)
+    np.testing.assert_allclose(M.class_accuracy(PRED, TARGET, 3, 255, definition="recall"), [3 / 4, 6 / 7, 3 / 4])
+    dice = [6 / (6 + 2 + 1), 12 / (12 + 1 + 1), 6 / (6 + 0 + 1)]  # 2 TP / (2 TP + FP + FN)
+    np.testing.assert_allclose(M.dice(PRED, TARGET, 3, 255, per_class=True), dice)
+    assert M.dice(PRED, TARGET, 3, 255) == pytest.approx(sum(dice) / 3)
+    # the same numbers from the confusion matrix alone
+    assert M.mean_iou(cm) == pytest.approx(sum(iou) / 3) and M.pixel_accuracy(cm) == pytest.approx(0.8)
+
+
+def test_segmentation_against_sklearn():
+    sk = pytest.importorskip("sklearn.metrics")
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 5, (4, 32, 32), generator=g)
+    pred = torch.where(torch.rand(4, 32, 32, generator=g) < 0.6, target, torch.randint(0, 5, (4, 32, 32), generator=g))
+    target[:, :3] = 255
+    keep = target != 255
+    t, p, labels = target[keep].numpy(), pred[keep].numpy(), list(range(5))
+    np.testing.assert_array_equal(M.confusion_matrix(pred, target, 5, 255), sk.confusion_matrix(t, p, labels=labels))
+    np.testing.assert_allclose(M.iou_per_class(pred, target, 5, 255), sk.jaccard_score(t, p, labels=labels, average=None))
+    assert M.mean_iou(pred, target, 5, 255) == pytest.approx(sk.jaccard_score(t, p, labels=labels, average="macro"))
+    np.testing.assert_allclose(M.dice(pred, target, 5, 255, per_class=True), sk.f1_score(t, p, labels=labels, average=None))
+    np.testing.assert_allclose(M.class_accuracy(pred, target, 5, 255, definition="recall"),
+                               sk.recall_score(t, p, labels=labels, average=None))
+    assert M.pixel_accuracy(pred, target, 5, 255) == pytest.approx(sk.accuracy_score(t, p))
+
+
+def test_segmentation_absent_class_and_errors():
+    pred = torch.tensor([0, 0, 1])
+    target = torch.tensor([0, 1, 1])
+    iou = M.iou_per_class(pred, target, 3)
+    assert torch.isnan(iou[2]) and M.mean_iou(pred, target, 3) == pytest.approx((0.5 + 0.5) / 2)
+    with pytest.raises(ValueError, match=r"\[0, 2\].*ignore_index"):
+        M.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 255]), 3)
+    with pytest.raises(ValueError, match="same shape"):
+        M.confusion_matrix(torch.zeros(2, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="argmax"):
+        M.confusion_matrix(torch.zeros(4), torch.zeros(4, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="same device"):
+        M.confusion_matrix(torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long, device="meta"), 3)
+    with pytest.raises(ValueError, match="definition"):
+        M.class_accuracy(pred, target, 3, definition="balanced")
+
+
+def test_docstring_examples():
+    result = doctest.testmod(M, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 5 and result.failed == 0
