@@ -8,6 +8,10 @@ BOOK_FLAGS := -W -n --keep-going
 export CVBOOK_PROFILE ?= quick
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# One intra-op thread per process: `make test` runs two pytest workers on two cores, and
+# oversubscribed OpenMP threads made training up to 20x slower. `make execute` uses the same
+# setting so that committed outputs come from the configuration the tests run.
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: book test execute labs bench browser clean help
 
