@@ -100,10 +100,14 @@ def _online(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("name, quick", [("cifar10", "shapes10"), ("fashion-mnist", "digits"), ("voc2007", "shapes")])
+@pytest.mark.parametrize("name, quick", [("cifar10", "shapes10"), ("fashion-mnist", "digits"), ("voc2007", "shapes"),
+                                         ("penn-fudan", "shapes")])
 def test_real_dataset_offline_fails_within_5_seconds(tmp_path, monkeypatch, name, quick):
     """The real call, on this machine's real network: without internet it must fail fast."""
-    urls = {"cifar10": registry._CIFAR10_URL, "fashion-mnist": registry._FASHION_URL, "voc2007": registry._VOC_URL}
+    from cvbook.detection import pennfudan
+
+    urls = {"cifar10": registry._CIFAR10_URL, "fashion-mnist": registry._FASHION_URL, "voc2007": registry._VOC_URL,
+            "penn-fudan": pennfudan.URL}
     if _online(urls[name]):
         pytest.skip("the internet is reachable here; this test is for offline machines")
     monkeypatch.setenv("CVBOOK_DATA", str(tmp_path))
@@ -115,7 +119,7 @@ def test_real_dataset_offline_fails_within_5_seconds(tmp_path, monkeypatch, name
 
 
 def test_registry():
-    assert {"cifar10", "fashion-mnist", "voc2007", "digits", "shapes10", "shapes"} <= set(data.names())
+    assert {"cifar10", "fashion-mnist", "voc2007", "penn-fudan", "digits", "shapes10", "shapes"} <= set(data.names())
     assert set(data.names("detection")) >= {"shapes", "voc2007"}
     with pytest.raises(KeyError, match="registered"):
         data.info("imagenet-22k")

@@ -136,6 +136,12 @@ def _voc2007(split: str = "trainval", transforms=None, task: str = "detection"):
     return cls(str(root), year="2007", image_set=split, download=False, transforms=transforms)
 
 
+def _penn_fudan(split: str = "train", transforms=None):
+    from cvbook.detection import pennfudan
+
+    return pennfudan.load(split, root=_root("penn-fudan"), transforms=transforms)
+
+
 # --- offline datasets -------------------------------------------------------------------
 
 def _digits(split: str = "train", transform=None, size: int = 28, test_fraction: float = 0.25):
@@ -164,6 +170,8 @@ register(DatasetInfo("fashion-mnist", "classification", False, _fashion_mnist, q
                      description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes."))
 register(DatasetInfo("voc2007", "detection", False, _voc2007, quick="shapes",
                      description="Pascal VOC 2007: 9,963 images, 20 classes, boxes and masks."))
+register(DatasetInfo("penn-fudan", "detection", False, _penn_fudan, quick="shapes",
+                     description="Penn-Fudan pedestrians: 170 photos, 345 pedestrians, boxes and masks."))
 register(DatasetInfo("digits", "classification", True, _digits,
                      description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))
 register(DatasetInfo("shapes10", "classification", True, _shapes10,
