@@ -76,8 +76,8 @@ def yolo_v1_loss_terms(pred: Tensor, target: Tensor, *, num_boxes: int = 2,
         num_classes: ``C``.
 
     Returns:
-        A dict of scalars: ``"coord"`` (centres and square-rooted sizes of the responsible
-        boxes), ``"obj"`` (their confidences against the IoU :math:`c_{i,j}`), ``"noobj"``
+        The four terms, each a scalar tensor, in a dict with the keys ``"coord"`` (centres
+        and square-rooted sizes of the responsible boxes), ``"obj"`` (their confidences against the IoU :math:`c_{i,j}`), ``"noobj"``
         (the confidences of all other boxes against 0) and ``"classes"`` (class
         probabilities of the cells with an object). Each is the sum over cells and boxes
         divided by ``N``.
@@ -121,7 +121,7 @@ def yolo_v1_loss(
         pred, target: ``(N, S, S, 5B + C)``, see :func:`yolo_v1_loss_terms`.
 
     Returns:
-        A scalar: the loss summed over cells and boxes, averaged over the ``N`` images.
+        The loss, a scalar tensor, summed over cells and boxes and averaged over the ``N`` images.
     """
     terms = yolo_v1_loss_terms(pred, target, num_boxes=num_boxes, num_classes=num_classes)
     return (lambda_coord * terms["coord"] + lambda_obj * terms["obj"]

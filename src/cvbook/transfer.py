@@ -117,7 +117,7 @@ class SurgeryNet(nn.Module):
     """A borrowed first layer, new residual blocks in a ``ModuleList``, pooling and a linear layer.
 
     ``stem`` is the pretrained layer (e.g. AlexNet's first convolution, 3 → 64 channels,
-    11×11, stride 4); it is followed by batch norm and a ReLU, then one :class:`BasicBlock`
+    11×11, stride 4); it is followed by batch norm and a ReLU, then one :class:`~cvbook.models.resnet.BasicBlock`
     per entry of ``widths`` (stride 2 from the second block on), global average pooling and
     ``Linear(widths[-1], num_classes)``.
 

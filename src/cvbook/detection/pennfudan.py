@@ -106,7 +106,7 @@ def download(root: str | Path | None = None) -> Path:
     """Download (checksummed) and extract Penn-Fudan; returns the ``PennFudanPed`` folder.
 
     ``root`` defaults to ``$CVBOOK_DATA/penn-fudan``. A second call reuses the files.
-    Offline it fails within seconds with a :class:`cvbook.data.DatasetUnavailableError`
+    Offline it fails within seconds with a :class:`~cvbook.data.download.DatasetUnavailableError`
     that points to the ``shapes`` data instead.
     """
     from cvbook.data.download import data_root, extract, fetch

@@ -1,7 +1,7 @@
 """Region proposals by selective search (Uijlings et al., 2013), as used by R-CNN.
 
 Selective search starts from a graph-based over-segmentation of the image
-(:func:`skimage.segmentation.felzenszwalb`) and greedily merges the two most similar
+(``skimage.segmentation.felzenszwalb``) and greedily merges the two most similar
 adjacent regions until one region is left. Every region met on the way, the small
 initial ones and every merge, gives one proposal: its bounding box. The similarity of
 two regions ``a`` and ``b`` is the sum of four terms, each in ``[0, 1]``:
