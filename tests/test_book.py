@@ -12,7 +12,7 @@ HTML = Path(os.environ.get("CVBOOK_HTML", ROOT / "_build" / "html"))
 @pytest.fixture(scope="module")
 def html():
     if not (HTML / "index.html").exists():
-        pytest.skip(f"the book is not built at {HTML}: run `make book`")
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"the book is not built at {HTML}: run `make book`")
     return HTML
 
 

@@ -39,11 +39,19 @@ THEME_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
+# Outside CI a missing book or browser skips these tests; in CI (`make test` builds the book and
+# installs Chromium first) it is a failure, so that a broken set-up cannot pass silently.
+def _missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 if not (HTML / PAGE).is_file():
-    pytest.skip(f"{HTML / PAGE} is not built: run `make book` (or set CVBOOK_HTML)", allow_module_level=True)
+    _missing(f"{HTML / PAGE} is not built: run `make book` (or set CVBOOK_HTML)")
 if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
-    pytest.skip("Debian's chromium is not installed: `make browser`", allow_module_level=True)
+    _missing("Debian's chromium is not installed: `make browser`")
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
