@@ -508,10 +508,10 @@ def class_accuracy(
         (tensor([0.5000, 0.6667], dtype=torch.float64), tensor([0.5000, 1.0000], dtype=torch.float64))
     """
     cm = _confusion(pred, target, num_classes, ignore_index)
-    tp, fp, fn = _tp_fp_fn(cm)
-    if definition == "voc":
-        return _ratio(tp, tp + fp + fn)
+    if definition == "voc":  # n / (n + e) with e = FP + FN: VOC's accuracy is the IoU
+        return iou_per_class(cm)
     if definition == "recall":
+        tp, _, fn = _tp_fp_fn(cm)
         return _ratio(tp, tp + fn)
     raise ValueError(f"definition={definition!r} is unknown; use 'voc' (n / (n + e)) or 'recall' (TP / (TP + FN)).")
 
