@@ -1,4 +1,4 @@
-"""cvbook.anchors against d2l 1.0.3 and torchvision, plus a hand-worked multi-object case."""
+"""cvbook.detection.anchors and postprocess against d2l 1.0.3 and torchvision, plus hand-worked cases."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ import pytest
 import torch
 import torchvision.ops as tvops
 
-from cvbook import anchors as A
-from cvbook.boxes import decode_offsets
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import reference
+from strategies import box_lists, random_boxes
+from cvbook.detection import anchors as A
+from cvbook.detection import postprocess as P
+from cvbook.detection.anchors import decode_offsets
 
 # d2l's TinySSD: 5 feature maps of a 256 x 256 image, 4 anchors per cell, 5,444 anchors.
 TINY_SSD_MAPS = (32, 16, 8, 4, 1)
@@ -20,7 +26,7 @@ RATIOS = [1, 2, 0.5]
 
 @pytest.fixture(scope="module")
 def d2l():
-    return pytest.importorskip("d2l.torch")
+    return reference("d2l.torch")
 
 
 def tiny_ssd_anchors() -> torch.Tensor:
@@ -161,7 +167,7 @@ def test_multibox_detection_matches_d2l_single_class(d2l):
     # With one foreground class, per-class NMS is d2l's class-agnostic NMS.
     anchors = A.multibox_prior((4, 4), [0.4, 0.2], RATIOS)
     probs, offsets = random_predictions(3, 1, anchors.shape[1], seed=0)
-    ours = A.multibox_detection(probs, offsets, anchors, nms_threshold=0.5, score_threshold=0.3)
+    ours = P.multibox_detection(probs, offsets, anchors, iou_threshold=0.5, score_threshold=0.3)
     theirs = d2l.multibox_detection(probs, offsets, anchors, nms_threshold=0.5, pos_threshold=0.3)
     for det, ref in zip(ours, theirs):
         ref = ref[ref[:, 0] >= 0]
@@ -174,7 +180,7 @@ def test_multibox_detection_matches_d2l_single_class(d2l):
 def test_multibox_detection_per_class_nms_against_torchvision():
     anchors = A.multibox_prior((6, 6), [0.4, 0.2], RATIOS)
     probs, offsets = random_predictions(4, 3, anchors.shape[1], seed=1)
-    ours = A.multibox_detection(probs, offsets, anchors, nms_threshold=0.45, score_threshold=0.2)
+    ours = P.multibox_detection(probs, offsets, anchors, iou_threshold=0.45, score_threshold=0.2)
     decoded = decode_offsets(anchors[0], offsets.reshape(4, -1, 4))
     for i, det in enumerate(ours):
         scores, classes = probs[i, 1:].max(dim=0)
@@ -193,12 +199,12 @@ def test_multibox_detection_per_class_nms_against_torchvision():
 def test_multibox_detection_max_and_empty():
     anchors = A.multibox_prior((4, 4), [0.4, 0.2], RATIOS)
     probs, offsets = random_predictions(3, 2, anchors.shape[1], seed=2)
-    full = A.multibox_detection(probs, offsets, anchors)
-    top = A.multibox_detection(probs, offsets, anchors, max_detections=3)
+    full = P.multibox_detection(probs, offsets, anchors)
+    top = P.multibox_detection(probs, offsets, anchors, max_detections=3)
     for f, t in zip(full, top):
         assert len(t["scores"]) == min(3, len(f["scores"]))
         assert torch.equal(t["boxes"], f["boxes"][:3])
-    none = A.multibox_detection(probs, offsets, anchors, score_threshold=1.1)
+    none = P.multibox_detection(probs, offsets, anchors, score_threshold=1.1)
     assert [d["boxes"].shape for d in none] == [(0, 4)] * 3
 
 
@@ -213,9 +219,9 @@ def test_errors():
     with pytest.raises(ValueError, match="x1 <= x2"):
         A.multibox_target(anchors, bad)
     with pytest.raises(ValueError, match="anchors"):
-        A.multibox_detection(torch.rand(1, 3, 5), torch.zeros(1, 20), anchors)
+        P.multibox_detection(torch.rand(1, 3, 5), torch.zeros(1, 20), anchors)
     with pytest.raises(ValueError, match="NaN"):
-        A.multibox_detection(torch.full((1, 2, 4), float("nan")), torch.zeros(1, 16), anchors)
+        P.multibox_detection(torch.full((1, 2, 4), float("nan")), torch.zeros(1, 16), anchors)
     with pytest.raises(ValueError, match="positive numbers"):
         A.multibox_prior((2, 2), [0.5, -1], [1])
     with pytest.raises(ValueError, match="same device"):
@@ -225,3 +231,39 @@ def test_errors():
 def test_docstring_examples():
     result = doctest.testmod(A, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 5 and result.failed == 0
+
+
+# ----------------------------------------------------------------------- offsets
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_lists, box_lists)
+def test_encode_decode_round_trip(anchors, boxes):
+    n = min(len(anchors), len(boxes))
+    anchors, boxes = anchors[:n], boxes[:n]
+    offsets = A.encode_offsets(anchors, boxes)
+    torch.testing.assert_close(A.decode_offsets(anchors, offsets), boxes, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(A.encode_offsets(anchors, A.decode_offsets(anchors, offsets)), offsets,
+                               rtol=1e-7, atol=1e-7)
+
+
+def test_offsets_hand_computed():
+    # Anchor centre (2, 3), size 4 x 2; box centre (3, 3), size 8 x 1:
+    # tx = 10 * (3 - 2) / 4 = 2.5, ty = 0, tw = 5 ln 2, th = 5 ln(1/2).
+    anchor = torch.tensor([[0.0, 2.0, 4.0, 4.0]], dtype=torch.float64)
+    box = torch.tensor([[-1.0, 2.5, 7.0, 3.5]], dtype=torch.float64)
+    expected = torch.tensor([[2.5, 0.0, 5 * 0.6931471805599453, -5 * 0.6931471805599453]], dtype=torch.float64)
+    torch.testing.assert_close(A.encode_offsets(anchor, box), expected)
+    torch.testing.assert_close(A.decode_offsets(anchor, expected), box)
+
+
+def test_offsets_match_d2l(d2l):
+    anchors = random_boxes(50, seed=8, degenerate=False) / 200
+    boxes = random_boxes(50, seed=9, degenerate=False) / 200
+    ours = A.encode_offsets(anchors, boxes, eps=1e-6)
+    assert torch.equal(ours, d2l.offset_boxes(anchors, boxes))
+    preds = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(A.decode_offsets(anchors, preds), d2l.offset_inverse(anchors, preds))
+    # broadcasting a batch of boxes against one set of anchors
+    batch = torch.stack([boxes, boxes.flip(0)])
+    torch.testing.assert_close(A.encode_offsets(anchors, batch)[1], A.encode_offsets(anchors, boxes.flip(0)))

@@ -12,33 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cvbook import boxes as B
+from cvbook.detection import anchors as A
+from strategies import box_lists, random_boxes
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
-
-
-def random_boxes(n: int, seed: int, degenerate: bool = True) -> torch.Tensor:
-    """xyxy boxes with duplicates, zero-width, zero-height and point boxes mixed in."""
-    g = torch.Generator().manual_seed(seed)
-    xy = torch.rand(n, 2, generator=g) * 100
-    wh = torch.rand(n, 2, generator=g) * 50 + 0.5
-    boxes = torch.cat([xy, xy + wh], dim=1)
-    if degenerate and n >= 8:
-        boxes[1] = boxes[0]  # duplicate
-        boxes[2, 2] = boxes[2, 0]  # zero width
-        boxes[3, 3] = boxes[3, 1]  # zero height
-        boxes[4, 2:] = boxes[4, :2]  # a point
-        boxes[5] = boxes[4]  # the same point twice
-        boxes[6] = torch.round(boxes[6])  # integer-valued corners
-    return boxes
-
-
-box_lists = st.lists(
-    st.tuples(
-        st.floats(-50, 50), st.floats(-50, 50), st.floats(0.01, 30), st.floats(0.01, 30)
-    ),
-    min_size=1,
-    max_size=12,
-).map(lambda rows: B.box_convert(torch.tensor(rows, dtype=torch.float64), "xywh", "xyxy"))
 
 
 # ------------------------------------------------------------------ conversions
@@ -175,41 +152,26 @@ def test_nms_empty():
     assert empty.shape == (0,) and empty.dtype == torch.long
 
 
-# ----------------------------------------------------------------------- offsets
+# ----------------------------------------------------------------------- paired IoU
 
 
 @settings(max_examples=60, deadline=None)
 @given(box_lists, box_lists)
-def test_encode_decode_round_trip(anchors, boxes):
-    n = min(len(anchors), len(boxes))
-    anchors, boxes = anchors[:n], boxes[:n]
-    offsets = B.encode_offsets(anchors, boxes)
-    torch.testing.assert_close(B.decode_offsets(anchors, offsets), boxes, rtol=1e-9, atol=1e-9)
-    torch.testing.assert_close(B.encode_offsets(anchors, B.decode_offsets(anchors, offsets)), offsets,
-                               rtol=1e-7, atol=1e-7)
+def test_paired_box_iou_is_the_diagonal_of_box_iou(boxes1, boxes2):
+    n = min(len(boxes1), len(boxes2))
+    boxes1, boxes2 = boxes1[:n], boxes2[:n]
+    expected = tvops.box_iou(boxes1, boxes2).diagonal() if n else torch.zeros(0, dtype=boxes1.dtype)
+    expected = torch.nan_to_num(expected, nan=0.0)  # torchvision gives 0/0 = NaN for two empty boxes
+    torch.testing.assert_close(B.paired_box_iou(boxes1, boxes2), expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(B.paired_box_iou(boxes1, boxes2), B.box_iou(boxes1, boxes2).diagonal())
 
 
-def test_offsets_hand_computed():
-    # Anchor centre (2, 3), size 4 x 2; box centre (3, 3), size 8 x 1:
-    # tx = 10 * (3 - 2) / 4 = 2.5, ty = 0, tw = 5 ln 2, th = 5 ln(1/2).
-    anchor = torch.tensor([[0.0, 2.0, 4.0, 4.0]], dtype=torch.float64)
-    box = torch.tensor([[-1.0, 2.5, 7.0, 3.5]], dtype=torch.float64)
-    expected = torch.tensor([[2.5, 0.0, 5 * 0.6931471805599453, -5 * 0.6931471805599453]], dtype=torch.float64)
-    torch.testing.assert_close(B.encode_offsets(anchor, box), expected)
-    torch.testing.assert_close(B.decode_offsets(anchor, expected), box)
-
-
-def test_offsets_match_d2l():
-    d2l = pytest.importorskip("d2l.torch")
-    anchors = random_boxes(50, seed=8, degenerate=False) / 200
-    boxes = random_boxes(50, seed=9, degenerate=False) / 200
-    ours = B.encode_offsets(anchors, boxes, eps=1e-6)
-    assert torch.equal(ours, d2l.offset_boxes(anchors, boxes))
-    preds = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(B.decode_offsets(anchors, preds), d2l.offset_inverse(anchors, preds))
-    # broadcasting a batch of boxes against one set of anchors
-    batch = torch.stack([boxes, boxes.flip(0)])
-    torch.testing.assert_close(B.encode_offsets(anchors, batch)[1], B.encode_offsets(anchors, boxes.flip(0)))
+def test_paired_box_iou_broadcasts_and_hand_values():
+    a = torch.tensor([[0.0, 0, 2, 2]])
+    b = torch.tensor([[1.0, 0, 3, 2], [0, 0, 2, 2], [5, 5, 5, 5]])
+    torch.testing.assert_close(B.paired_box_iou(a, b), torch.tensor([1 / 3, 1.0, 0.0]))
+    empty = torch.tensor([[1.0, 1, 1, 1]])
+    assert B.paired_box_iou(empty, empty).item() == 0.0  # two empty boxes: 0, never NaN
 
 
 # ------------------------------------------------------------------------ errors
@@ -219,7 +181,8 @@ def test_error_x2_less_than_x1():
     bad = torch.tensor([[0.0, 0.0, 1.0, 1.0], [5.0, 0.0, 2.0, 1.0]])
     for call in (lambda: B.box_iou(bad, bad), lambda: B.box_area(bad), lambda: B.nms(bad, torch.ones(2), 0.5),
                  lambda: B.box_convert(bad, "xyxy", "xywh"), lambda: B.generalized_box_iou(bad, bad[:1]),
-                 lambda: B.encode_offsets(bad[:1], bad), lambda: B.clip_boxes(bad, (4, 4))):
+                 lambda: A.encode_offsets(bad[:1], bad), lambda: B.clip_boxes(bad, (4, 4)),
+                 lambda: B.paired_box_iou(bad, bad)):
         with pytest.raises(ValueError, match=r"x2 < x1.*flat index 1"):
             call()
     with pytest.raises(ValueError, match="width >= 0"):
@@ -235,7 +198,7 @@ def test_error_nan():
     with pytest.raises(ValueError, match="scores contains NaN"):
         B.nms(bad[:1], torch.tensor([float("nan")]), 0.5)
     with pytest.raises(ValueError, match="offsets contains NaN"):
-        B.decode_offsets(bad[:1], torch.full((1, 4), float("nan")))
+        A.decode_offsets(bad[:1], torch.full((1, 4), float("nan")))
 
 
 def test_error_shapes_and_arguments():
@@ -245,14 +208,21 @@ def test_error_shapes_and_arguments():
         B.box_iou(torch.zeros(4), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="scores must have shape"):
         B.nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
-    with pytest.raises(ValueError, match="labels must be integers"):
+    with pytest.raises(ValueError, match="labels must hold integer class indices"):
         B.batched_nms(torch.zeros(3, 4), torch.zeros(3), torch.zeros(3), 0.5)
     with pytest.raises(ValueError, match="not a box format"):
         B.box_convert(torch.zeros(1, 4), "xyxy", "yxyx")
     with pytest.raises(ValueError, match="torch.Tensor"):
         B.box_area([[0, 0, 1, 1]])
     with pytest.raises(ValueError, match="positive width"):
-        B.encode_offsets(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+        A.encode_offsets(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    # a size that is a single number means a square image; anything else is refused with a hint
+    torch.testing.assert_close(B.clip_boxes(torch.tensor([[-5.0, 10.0, 80.0, 90.0]]), 64),
+                               torch.tensor([[0.0, 10.0, 64.0, 64.0]]))
+    with pytest.raises(ValueError, match=r"must be \(H, W\)"):
+        B.clip_boxes(torch.zeros(1, 4), (1, 2, 3))
+    with pytest.raises(ValueError, match="real number"):
+        B.nms(torch.zeros(1, 4), torch.zeros(1), float("nan"))
 
 
 def test_error_device_mismatch():
@@ -263,7 +233,7 @@ def test_error_device_mismatch():
     with pytest.raises(ValueError, match="same device"):
         B.nms(cpu, torch.zeros(2, device="meta"), 0.5)
     with pytest.raises(ValueError, match="same device"):
-        B.encode_offsets(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), meta[:1])
+        A.encode_offsets(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), meta[:1])
 
 
 def test_docstring_examples():

@@ -3,7 +3,7 @@
 The page ``book/interactive_figures.html`` of the built book (``CVBOOK_HTML``, default
 ``_build/html``) is served over http on 127.0.0.1 and driven with Playwright: we drag and
 type, then compare the numbers the page's JavaScript shows with ``cvbook.boxes.box_iou``,
-``cvbook.anchors`` and ``torch.nn.functional.conv_transpose2d``. Every request to a host
+``cvbook.detection.anchors`` and ``torch.nn.functional.conv_transpose2d``. Every request to a host
 other than 127.0.0.1 is blocked and recorded: the page must work offline. Screenshots go to
 ``_build/screenshots/``.
 """
@@ -22,7 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cvbook import anchors as anchor_ops
+from cvbook.detection import anchors as anchor_ops
 from cvbook import boxes as box_ops
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""cvbook.metrics against pycocotools, scikit-learn and hand computations."""
+"""cvbook.metrics.detection and .segmentation against pycocotools, scikit-learn and hand computations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from cvbook import metrics as M
+from conftest import reference
+from cvbook.metrics import detection as M
+from cvbook.metrics import segmentation as S
 from cvbook.boxes import box_iou
 
 # ------------------------------------------------------------------ detection data
@@ -45,7 +47,7 @@ def random_detections(num_images: int, num_classes: int, dets_per_image: int, se
 
 def cocoeval(predictions, targets, num_classes):
     """COCOeval (bbox) on a data set built in memory; boxes go to COCO as xywh."""
-    pytest.importorskip("pycocotools")
+    reference("pycocotools")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -75,7 +77,7 @@ def cocoeval(predictions, targets, num_classes):
 def test_pycocotools_iou_has_no_plus_one():
     # COCO's IoU (maskUtils.iou on xywh boxes) uses the continuous convention, like ours:
     # [0,0,10,10] vs [5,0,15,10]: 50 / 150 = 1/3 (with +1 pixels it would be 66 / 176).
-    mask = pytest.importorskip("pycocotools.mask")
+    mask = reference("pycocotools.mask")
     a = torch.tensor([[0.0, 0.0, 10.0, 10.0], [3.0, 4.0, 7.5, 9.0]], dtype=torch.float64)
     b = torch.tensor([[5.0, 0.0, 15.0, 10.0], [0.0, 0.0, 4.0, 4.0], [2.5, 3.0, 7.0, 12.0]], dtype=torch.float64)
     xywh = lambda t: np.column_stack([t[:, 0], t[:, 1], t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]])  # noqa: E731
@@ -196,6 +198,11 @@ def test_detection_errors():
         M.mean_average_precision([good], [good], interpolation="voc")
     with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
         M.mean_average_precision([{**good, "boxes": torch.zeros(1, 5)}], [good])
+    # float labels such as 0.5 would be truncated to class 0 without a word: refused
+    with pytest.raises(ValueError, match="integer class indices"):
+        M.mean_average_precision([{**good, "labels": torch.tensor([0.5])}], [good])
+    with pytest.raises(ValueError, match="integer class indices"):
+        M.mean_average_precision([good], [{**good, "labels": torch.tensor([1.0])}])
 
 
 # ------------------------------------------------------------------ segmentation
@@ -210,56 +217,57 @@ HAND_CM = [[3, 1, 0], [1, 6, 0], [1, 0, 3]]
 
 
 def test_segmentation_hand_computed():
-    cm = M.confusion_matrix(PRED, TARGET, 3, ignore_index=255)
+    cm = S.confusion_matrix(PRED, TARGET, 3, ignore_index=255)
     assert cm.tolist() == HAND_CM
-    assert M.pixel_accuracy(PRED, TARGET, 3, 255) == pytest.approx(12 / 15)
+    assert S.pixel_accuracy(PRED, TARGET, 3, 255) == pytest.approx(12 / 15)
     iou = [3 / (3 + 2 + 1), 6 / (6 + 1 + 1), 3 / (3 + 0 + 1)]  # TP / (TP + FP + FN)
-    np.testing.assert_allclose(M.iou_per_class(PRED, TARGET, 3, 255), iou)
-    assert M.mean_iou(PRED, TARGET, 3, 255) == pytest.approx(sum(iou) / 3)
+    np.testing.assert_allclose(S.iou_per_class(PRED, TARGET, 3, 255), iou)
+    assert S.mean_iou(PRED, TARGET, 3, 255) == pytest.approx(sum(iou) / 3)
     # VOC's n / (n + e) with e = FP + FN: the IoU again; recall TP / (TP + FN): 3/4, 6/7, 3/4
-    np.testing.assert_allclose(M.class_accuracy(PRED, TARGET, 3, 255), iou)
-    np.testing.assert_allclose(M.class_accuracy(PRED, TARGET, 3, 255, definition="recall"), [3 / 4, 6 / 7, 3 / 4])
+    np.testing.assert_allclose(S.class_accuracy(PRED, TARGET, 3, 255), iou)
+    np.testing.assert_allclose(S.class_accuracy(PRED, TARGET, 3, 255, definition="recall"), [3 / 4, 6 / 7, 3 / 4])
     dice = [6 / (6 + 2 + 1), 12 / (12 + 1 + 1), 6 / (6 + 0 + 1)]  # 2 TP / (2 TP + FP + FN)
-    np.testing.assert_allclose(M.dice(PRED, TARGET, 3, 255, per_class=True), dice)
-    assert M.dice(PRED, TARGET, 3, 255) == pytest.approx(sum(dice) / 3)
+    np.testing.assert_allclose(S.dice(PRED, TARGET, 3, 255, per_class=True), dice)
+    assert S.dice(PRED, TARGET, 3, 255) == pytest.approx(sum(dice) / 3)
     # the same numbers from the confusion matrix alone
-    assert M.mean_iou(cm) == pytest.approx(sum(iou) / 3) and M.pixel_accuracy(cm) == pytest.approx(0.8)
+    assert S.mean_iou(cm) == pytest.approx(sum(iou) / 3) and S.pixel_accuracy(cm) == pytest.approx(0.8)
 
 
 def test_segmentation_against_sklearn():
-    sk = pytest.importorskip("sklearn.metrics")
+    sk = reference("sklearn.metrics")
     g = torch.Generator().manual_seed(0)
     target = torch.randint(0, 5, (4, 32, 32), generator=g)
     pred = torch.where(torch.rand(4, 32, 32, generator=g) < 0.6, target, torch.randint(0, 5, (4, 32, 32), generator=g))
     target[:, :3] = 255
     keep = target != 255
     t, p, labels = target[keep].numpy(), pred[keep].numpy(), list(range(5))
-    np.testing.assert_array_equal(M.confusion_matrix(pred, target, 5, 255), sk.confusion_matrix(t, p, labels=labels))
-    np.testing.assert_allclose(M.iou_per_class(pred, target, 5, 255), sk.jaccard_score(t, p, labels=labels, average=None))
-    assert M.mean_iou(pred, target, 5, 255) == pytest.approx(sk.jaccard_score(t, p, labels=labels, average="macro"))
-    np.testing.assert_allclose(M.dice(pred, target, 5, 255, per_class=True), sk.f1_score(t, p, labels=labels, average=None))
-    np.testing.assert_allclose(M.class_accuracy(pred, target, 5, 255, definition="recall"),
+    np.testing.assert_array_equal(S.confusion_matrix(pred, target, 5, 255), sk.confusion_matrix(t, p, labels=labels))
+    np.testing.assert_allclose(S.iou_per_class(pred, target, 5, 255), sk.jaccard_score(t, p, labels=labels, average=None))
+    assert S.mean_iou(pred, target, 5, 255) == pytest.approx(sk.jaccard_score(t, p, labels=labels, average="macro"))
+    np.testing.assert_allclose(S.dice(pred, target, 5, 255, per_class=True), sk.f1_score(t, p, labels=labels, average=None))
+    np.testing.assert_allclose(S.class_accuracy(pred, target, 5, 255, definition="recall"),
                                sk.recall_score(t, p, labels=labels, average=None))
-    assert M.pixel_accuracy(pred, target, 5, 255) == pytest.approx(sk.accuracy_score(t, p))
+    assert S.pixel_accuracy(pred, target, 5, 255) == pytest.approx(sk.accuracy_score(t, p))
 
 
 def test_segmentation_absent_class_and_errors():
     pred = torch.tensor([0, 0, 1])
     target = torch.tensor([0, 1, 1])
-    iou = M.iou_per_class(pred, target, 3)
-    assert torch.isnan(iou[2]) and M.mean_iou(pred, target, 3) == pytest.approx((0.5 + 0.5) / 2)
+    iou = S.iou_per_class(pred, target, 3)
+    assert torch.isnan(iou[2]) and S.mean_iou(pred, target, 3) == pytest.approx((0.5 + 0.5) / 2)
     with pytest.raises(ValueError, match=r"\[0, 2\].*ignore_index"):
-        M.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 255]), 3)
+        S.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 255]), 3)
     with pytest.raises(ValueError, match="same shape"):
-        M.confusion_matrix(torch.zeros(2, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long), 3)
+        S.confusion_matrix(torch.zeros(2, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long), 3)
     with pytest.raises(ValueError, match="argmax"):
-        M.confusion_matrix(torch.zeros(4), torch.zeros(4, dtype=torch.long), 3)
+        S.confusion_matrix(torch.zeros(4), torch.zeros(4, dtype=torch.long), 3)
     with pytest.raises(ValueError, match="same device"):
-        M.confusion_matrix(torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long, device="meta"), 3)
+        S.confusion_matrix(torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long, device="meta"), 3)
     with pytest.raises(ValueError, match="definition"):
-        M.class_accuracy(pred, target, 3, definition="balanced")
+        S.class_accuracy(pred, target, 3, definition="balanced")
 
 
 def test_docstring_examples():
-    result = doctest.testmod(M, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 5 and result.failed == 0
+    for module in (M, S):
+        result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted >= 3 and result.failed == 0, module.__name__

@@ -132,7 +132,8 @@ def test_resnet_rejects_bad_arguments():
 
 
 # ---------------------------------------------------------------- LeNet, AlexNet, VGG
-from cvbook.models import alexnet, fcn, inception, lenet, nin, resnext, summary, vgg  # noqa: E402
+from cvbook import convolutionize as fcn  # noqa: E402
+from cvbook.models import alexnet, inception, lenet, nin, resnext, summary, vgg  # noqa: E402
 
 
 def test_lenet5_parameters_and_layer_shapes_by_hand():

@@ -92,33 +92,3 @@ def test_rejects_bad_images():
 
 
 # ------------------------------------------------------------------ chapter 12's Penn-Fudan loader
-def test_pennfudan_reads_an_extracted_folder(tmp_path):
-    """A fake PennFudanPed folder with two images: boxes against torchvision.ops.masks_to_boxes."""
-    from PIL import Image
-
-    from cvbook.detection import pennfudan
-
-    folder = tmp_path / "PennFudanPed"
-    (folder / "PNGImages").mkdir(parents=True)
-    (folder / "PedMasks").mkdir()
-    rng = np.random.default_rng(0)
-    for k in range(2):
-        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(folder / "PNGImages" / f"FudanPed{k:05d}.png")
-        mask = np.zeros((30, 40), np.uint8)
-        mask[2:20, 3:9] = 1
-        mask[5:28, 20 + k:35] = 2
-        Image.fromarray(mask).save(folder / "PedMasks" / f"FudanPed{k:05d}_mask.png")
-    pennfudan.PennFudan.TEST_SIZE = 1
-    try:
-        train, test = pennfudan.PennFudan(tmp_path, "train"), pennfudan.PennFudan(folder, "test")
-    finally:
-        pennfudan.PennFudan.TEST_SIZE = 50
-    assert len(train) == 1 and len(test) == 1
-    image, target = test[0]
-    assert image.shape == (3, 30, 40) and image.dtype == torch.float32 and image.max() <= 1
-    expected = torchvision.ops.masks_to_boxes(target["masks"]) + torch.tensor([0.0, 0.0, 1.0, 1.0])
-    torch.testing.assert_close(target["boxes"], expected)
-    torch.testing.assert_close(target["boxes"], torch.tensor([[3.0, 2, 9, 20], [21, 5, 35, 28]]))
-    assert target["labels"].tolist() == [1, 1] and target["masks"].shape == (2, 30, 40)
-    with pytest.raises(ValueError, match="PNGImages"):
-        pennfudan.PennFudan(tmp_path / "nowhere")

@@ -1,4 +1,4 @@
-"""Sliding windows, greedy merging and the tv_tensors wrapping, against brute force and torchvision."""
+"""Sliding windows and greedy merging, against brute force and torchvision."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torchvision import tv_tensors
 from torchvision.ops import box_iou
-from torchvision.transforms import v2
 
-from cvbook.data import ShapesDetection
 from cvbook.detection import sliding
-from cvbook.detection.transforms import detection_transform, to_tv_tensors, voc_target
 
 
 # --- counting and enumerating ------------------------------------------------------------
@@ -158,73 +154,14 @@ def test_greedy_merge_equals_the_loop_reference(seed):
     torch.testing.assert_close(merged_scores, torch.tensor(ref_scores), rtol=1e-5, atol=1e-5)
 
 
-def test_greedy_merge_rejects_negative_scores_and_handles_empty_input():
+def test_greedy_merge_rejects_bad_input_and_handles_empty_input():
     with pytest.raises(ValueError, match="non-negative"):
         sliding.greedy_merge(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([-1.0]), 0.5)
+    with pytest.raises(ValueError, match="x2 < x1"):  # the box [5, 0, 1, 1] is not xyxy
+        sliding.greedy_merge(torch.tensor([[5.0, 0, 1, 1]]), torch.tensor([0.5]), 0.5)
+    with pytest.raises(ValueError, match="scores contains NaN"):
+        sliding.greedy_merge(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([float("nan")]), 0.5)
+    with pytest.raises(ValueError, match="iou_threshold must be a real number"):
+        sliding.greedy_merge(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([0.5]), "0.5")
     merged, merged_scores, group = sliding.greedy_merge(torch.zeros(0, 4), torch.zeros(0), 0.5)
     assert merged.shape == (0, 4) and merged_scores.shape == (0,) and group.shape == (0,)
-
-
-# --- tv_tensors: boxes follow the image -----------------------------------------------------
-
-def test_horizontal_flip_moves_boxes_to_width_minus_x():
-    raw = ShapesDetection(6, split="test")
-    flipped = ShapesDetection(6, split="test", transform=detection_transform(v2.RandomHorizontalFlip(p=1.0)))
-    for i in range(len(raw)):
-        image, target = raw[i]
-        f_image, f_target = flipped[i]
-        width = image.shape[-1]
-        x1, y1, x2, y2 = target["boxes"].unbind(-1)
-        by_hand = torch.stack([width - x2, y1, width - x1, y2], dim=-1)
-        assert isinstance(f_target["boxes"], tv_tensors.BoundingBoxes)
-        torch.testing.assert_close(f_target["boxes"].as_subclass(torch.Tensor), by_hand)
-        assert torch.equal(f_image.as_subclass(torch.Tensor), image.flip(-1))
-        assert torch.equal(f_target["masks"].as_subclass(torch.Tensor), target["masks"].flip(-1))
-
-
-def test_resize_scales_boxes_and_crop_drops_boxes_outside():
-    image, target = to_tv_tensors(torch.zeros(3, 64, 64), {"boxes": torch.tensor([[8.0, 4, 24, 20], [50, 50, 60, 60]]),
-                                                           "labels": torch.tensor([1, 2])})
-    out_image, out = detection_transform(v2.Resize((32, 32)))(image, target)
-    assert out_image.shape[-2:] == (32, 32)
-    torch.testing.assert_close(out["boxes"].as_subclass(torch.Tensor), torch.tensor([[4.0, 2, 12, 10], [25, 25, 30, 30]]))
-    _, cropped = detection_transform(v2.CenterCrop(32))(image, target)  # keeps rows/cols 16..47
-    torch.testing.assert_close(cropped["boxes"].as_subclass(torch.Tensor), torch.tensor([[0.0, 0, 8, 4]]))
-    assert cropped["labels"].tolist() == [1]
-
-
-def test_voc_target_converts_one_based_pixels_to_edges():
-    ann = {"annotation": {"object": [
-        {"name": "dog", "difficult": "0", "bndbox": {"xmin": "1", "ymin": "5", "xmax": "100", "ymax": "80"}},
-        {"name": "person", "difficult": "1", "bndbox": {"xmin": "10", "ymin": "20", "xmax": "30", "ymax": "40"}},
-    ]}}
-    target = voc_target(ann)
-    assert target["boxes"].tolist() == [[0.0, 4.0, 100.0, 80.0], [9.0, 19.0, 30.0, 40.0]]
-    assert target["labels"].tolist() == [11, 14] and target["difficult"].tolist() == [False, True]
-    assert voc_target(ann, keep_difficult=False)["labels"].tolist() == [11]
-    with pytest.raises(ValueError, match="not in class_names"):
-        voc_target({"annotation": {"object": {"name": "unicorn", "bndbox": {}}}})
-    with pytest.raises(ValueError, match="VOCDetection"):
-        voc_target({"boxes": []})
-
-
-# --- chapter 7's from-scratch NMS, as the benchmark loads it --------------------------------
-
-def test_notebook_greedy_nms_equals_torchvision():
-    import importlib.util
-    from pathlib import Path
-
-    from torchvision.ops import nms
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "greedy_nms.py"
-    spec = importlib.util.spec_from_file_location("greedy_nms_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    greedy_nms = bench.load_greedy_nms()
-    g = torch.Generator().manual_seed(3)
-    for n, canvas in [(1, 10.0), (150, 60.0), (400, 300.0)]:
-        xy = torch.rand(n, 2, generator=g) * canvas
-        boxes = torch.cat([xy, xy + torch.rand(n, 2, generator=g) * 40 + 1], dim=1).round()
-        scores = torch.randint(0, 4, (n,), generator=g).float()  # ties
-        for threshold in (0.3, 0.5, 0.7):
-            assert torch.equal(greedy_nms(boxes, scores, threshold), nms(boxes, scores, threshold))

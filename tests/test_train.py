@@ -1,3 +1,5 @@
+"""The one training loop (cvbook.train): supervised and named-loss steps, schedules, budgets, history."""
+
 import math
 
 import matplotlib
@@ -7,6 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from cvbook import train
+from cvbook.metrics.classification import accuracy
 
 matplotlib.use("Agg")
 
@@ -22,37 +25,122 @@ def test_fit_learns_and_records_history():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
     loader = DataLoader(_blobs(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
-    history = train.fit(model, loader, epochs=4, lr=0.05, val_loader=DataLoader(_blobs(seed=1), batch_size=64),
-                        progress=False, verbose=False)
-    assert len(history) == 4
+    history = train.fit(model, loader, epochs=4, lr=0.05, loss_fn=nn.CrossEntropyLoss(),
+                        val_loader=DataLoader(_blobs(seed=1), batch_size=64), progress=False, verbose=False)
+    assert len(history) == 4 and history["epoch"] == [1.0, 2.0, 3.0, 4.0] and history["step"][-1] == 32
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history.last["val_accuracy"] > 0.95
     # Independent check of the recorded validation accuracy.
     x, y = _blobs(seed=1).tensors
     assert history.last["val_accuracy"] == pytest.approx((model(x).argmax(1) == y).float().mean().item())
+    assert len(history.steps["loss"]) == history.num_steps == 32
     fig = history.plot()
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
     assert all(ax.get_xlabel() == "epoch" for ax in fig.axes)
+    assert history.plot(per="step").axes[0].get_xlabel() == "step"
 
 
 def test_fit_stops_on_nan_loss_with_a_clear_message():
     model = nn.Linear(2, 3)
     x = torch.full((8, 2), math.nan)
     loader = DataLoader(TensorDataset(x, torch.zeros(8, dtype=torch.long)), batch_size=4)
-    with pytest.raises(FloatingPointError, match="learning rate"):
-        train.fit(model, loader, epochs=1, progress=False, verbose=False)
+    with pytest.raises(FloatingPointError, match="the loss loss is nan at step 1.*learning rate"):
+        train.fit(model, loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+
+    def step(model, batch):
+        x, _ = batch
+        return {"fine": model(x[:, :0].sum(1, keepdim=True).expand(-1, 2)).sum() * 0, "broken": model(x).sum()}
+
+    with pytest.raises(FloatingPointError, match="the loss broken is nan"):
+        train.fit(model, loader, epochs=1, step=step, progress=False, verbose=False)
 
 
-def test_on_epoch_end_and_evaluate_predict():
+def test_on_epoch_end_values_are_recorded_and_evaluate_predict():
     model = nn.Linear(2, 3)
     seen = []
     loader = DataLoader(_blobs(64), batch_size=16)
-    train.fit(model, loader, epochs=2, progress=False, verbose=False, on_epoch_end=lambda e, m: seen.append(e))
-    assert seen == [1, 2]
+
+    def on_epoch_end(epoch, m):
+        seen.append(epoch)
+        return {"weight_norm": m.weight.norm().item()}
+
+    history = train.fit(model, loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False,
+                        on_epoch_end=on_epoch_end)
+    assert seen == [1, 2] and history["weight_norm"][-1] == pytest.approx(model.weight.norm().item())
     out, y = train.predict(model, loader)
     assert out.shape == (64, 3) and y.shape == (64,)
-    metrics = train.evaluate(model, loader, nn.CrossEntropyLoss(), {"accuracy": train.accuracy})
+    metrics = train.evaluate(model, loader, nn.CrossEntropyLoss(), {"accuracy": accuracy})
     assert metrics["loss"] == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-5)
+    assert metrics["accuracy"] == pytest.approx((out.argmax(1) == y).double().mean().item())
+
+
+def test_named_losses_are_weighted_summed_and_recorded():
+    """One SGD step on two named losses equals the step on their weighted sum, computed by hand."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3)
+    model = nn.Linear(3, 1, bias=False)
+    w0 = model.weight.detach().clone()
+
+    def step(model, batch):
+        out = model(batch[0])
+        return {"square": (out ** 2).mean(), "linear": out.mean()}
+
+    history = train.fit(model, [(x,)], steps=1, step=step, loss_weights={"linear": 0.5},
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False, verbose=False)
+    # d/dw [mean((x w)^2) + 0.5 mean(x w)] = 2 mean(x (x w)) + 0.5 mean(x)
+    grad = 2 * (x * (x @ w0.T)).mean(0) + 0.5 * x.mean(0)
+    torch.testing.assert_close(model.weight.detach(), w0 - 0.1 * grad[None])
+    square, linear = ((x @ w0.T) ** 2).mean().item(), (x @ w0.T).mean().item()
+    assert history.steps["square"] == [pytest.approx(square)] and history.steps["linear"] == [pytest.approx(linear)]
+    assert history.last["train_loss"] == pytest.approx(square + 0.5 * linear)
+
+
+def test_steps_cycle_the_loader_with_warmup_and_cosine():
+    model = nn.Linear(2, 3)
+    loader = DataLoader(_blobs(64), batch_size=16)  # 4 batches
+    history = train.fit(model, loader, steps=10, eval_every=1, lr=0.1, warmup=3, schedule="cosine", final_lr=0.1,
+                        loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+    assert history.num_steps == 10 and len(history) == 10
+    # the learning rate after step i is lr * factor(i + 1): warm-up 1/3, 2/3, 1, then a half cosine to 0.1
+    expected = [0.1 * train.lr_factor(i + 1, 10, warmup=3, schedule="cosine", final=0.1) for i in range(10)]
+    assert history["lr"] == pytest.approx(expected)
+    assert train.lr_factor(0, 10, warmup=3) == pytest.approx(1 / 3)
+    assert train.lr_factor(3 + 7 // 2, 10, warmup=3, schedule="cosine", final=0.1) == pytest.approx(
+        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 3 / 7)))
+    assert train.lr_factor(10, 10, warmup=3, schedule="cosine", final=0.1) == pytest.approx(0.1)
+
+
+def test_time_budget_and_step_cap(monkeypatch):
+    loader = DataLoader(_blobs(64), batch_size=16)
+    history = train.fit(nn.Linear(2, 3), loader, steps=50, time_budget=0.0, loss_fn=nn.CrossEntropyLoss(),
+                        progress=False, verbose=False)
+    assert history.num_steps == 1 and history.stopped_by_budget and len(history) == 1
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "3")
+    capped = train.fit(nn.Linear(2, 3), loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), progress=False,
+                       verbose=False)
+    assert capped.num_steps == 3 and not capped.stopped_by_budget
+
+
+def test_amp_dtype_is_decided_by_compute_capability(monkeypatch):
+    assert train.amp_dtype(torch.device("cpu")) is None
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a T4
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what a T4 may claim
+    assert train.amp_dtype(torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # an H100
+    assert train.amp_dtype(torch.device("cuda")) == torch.bfloat16
+    assert train.amp_dtype(torch.device("cuda"), amp=False) is None
+
+
+def test_wrong_arguments_say_what_to_do():
+    loader = DataLoader(_blobs(16), batch_size=8)
+    with pytest.raises(ValueError, match="exactly one of loss_fn"):
+        train.fit(nn.Linear(2, 3), loader, epochs=1)
+    with pytest.raises(ValueError, match="exactly one of epochs= and steps="):
+        train.fit(nn.Linear(2, 3), loader, epochs=1, steps=2, loss_fn=nn.CrossEntropyLoss())
+    with pytest.raises(ValueError, match="schedule"):
+        train.fit(nn.Linear(2, 3), loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), schedule="linear")
+    with pytest.raises(ValueError, match="dict of named scalar losses"):
+        train.fit(nn.Linear(2, 3), loader, epochs=1, step=lambda m, b: m(b[0]).sum(), progress=False)
 
 
 def test_to_device_handles_detection_targets():

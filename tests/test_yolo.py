@@ -1,4 +1,4 @@
-"""Tests of the YOLO grid encoding (cvbook.detection.yolo) and the YOLO v1 loss (cvbook.losses).
+"""Tests of the YOLO grid encoding (cvbook.detection.yolo) and the YOLO v1 loss (cvbook.detection.yolo_loss).
 
 The loss is checked against values worked out by hand (the same case as in chapter 11 and
 lab 5), grid IoUs against torchvision.ops.box_iou, and the tiny YOLO v2 shapes against the
@@ -13,7 +13,8 @@ import pytest
 import torch
 import torchvision
 
-from cvbook import losses
+from cvbook.detection import yolo_loss as losses
+from cvbook.models.summary import layer_shapes
 from cvbook.data import generate_shapes
 from cvbook.detection import yolo
 
@@ -184,24 +185,40 @@ def test_encode_rejects_bad_labels():
         yolo.encode_grid(boxes, torch.tensor([[3]]), image_size=64, num_classes=3)
     with pytest.raises(ValueError, match="shape"):
         yolo.encode_grid(boxes, torch.tensor([0]), image_size=64, num_classes=3)
+    with pytest.raises(ValueError, match="integer class indices"):
+        yolo.encode_grid(boxes, torch.tensor([[0.0]]), image_size=64, num_classes=3)
+
+
+def test_encode_rejects_boxes_outside_the_image():
+    # a box past the right edge would put its centre in no cell (a cell offset of 3.875)
+    outside = torch.tensor([[[80.0, 10.0, 100.0, 20.0]]])
+    with pytest.raises(ValueError, match="inside the 64×64 image.*clip_boxes"):
+        yolo.encode_grid(outside, torch.tensor([[0]]), image_size=64, grid_size=8, num_classes=3)
+    padded = torch.tensor([[[8.0, 8.0, 24.0, 24.0], [500.0, 500.0, 600.0, 600.0]]])  # padding rows are ignored
+    target = yolo.encode_grid(padded, torch.tensor([[1, -1]]), image_size=64, grid_size=4, num_boxes=1, num_classes=3)
+    assert target[..., 4].sum().item() == 1.0 and (target[..., :2] <= 1).all()
 
 
 # ------------------------------------------------------------------ models
-LECTURE_TABLE = [  # layer, kernel, stride, output (H, W, C): the lecture's tiny YOLO v2 table
-    ("Input", "", 0, (416, 416, 3)),
-    ("Convolution", "3×3", 1, (416, 416, 16)), ("MaxPooling", "2×2", 2, (208, 208, 16)),
-    ("Convolution", "3×3", 1, (208, 208, 32)), ("MaxPooling", "2×2", 2, (104, 104, 32)),
-    ("Convolution", "3×3", 1, (104, 104, 64)), ("MaxPooling", "2×2", 2, (52, 52, 64)),
-    ("Convolution", "3×3", 1, (52, 52, 128)), ("MaxPooling", "2×2", 2, (26, 26, 128)),
-    ("Convolution", "3×3", 1, (26, 26, 256)), ("MaxPooling", "2×2", 2, (13, 13, 256)),
-    ("Convolution", "3×3", 1, (13, 13, 512)), ("MaxPooling", "2×2", 1, (13, 13, 512)),
-    ("Convolution", "3×3", 1, (13, 13, 1024)), ("Convolution", "3×3", 1, (13, 13, 1024)),
-    ("Convolution", "1×1", 1, (13, 13, 125)),
+LECTURE_TABLE = [  # layer, kernel, stride, output (H, W, C): the lecture's tiny YOLO v2 table (416×416×3 input)
+    ("Convolution", 3, 1, (416, 416, 16)), ("MaxPooling", 2, 2, (208, 208, 16)),
+    ("Convolution", 3, 1, (208, 208, 32)), ("MaxPooling", 2, 2, (104, 104, 32)),
+    ("Convolution", 3, 1, (104, 104, 64)), ("MaxPooling", 2, 2, (52, 52, 64)),
+    ("Convolution", 3, 1, (52, 52, 128)), ("MaxPooling", 2, 2, (26, 26, 128)),
+    ("Convolution", 3, 1, (26, 26, 256)), ("MaxPooling", 2, 2, (13, 13, 256)),
+    ("Convolution", 3, 1, (13, 13, 512)), ("MaxPooling", 2, 1, (13, 13, 512)),
+    ("Convolution", 3, 1, (13, 13, 1024)), ("Convolution", 3, 1, (13, 13, 1024)),
+    ("Convolution", 1, 1, (13, 13, 125)),
 ]
 
 
 def test_tiny_yolo_v2_matches_lecture_table():
-    assert yolo.layer_shapes(yolo.tiny_yolo_v2(), (1, 3, 416, 416)) == LECTURE_TABLE
+    with torch.device("meta"):
+        rows = layer_shapes(yolo.tiny_yolo_v2(), (1, 3, 416, 416))
+    names = {"Conv2d": "Convolution", "MaxPool2d": "MaxPooling"}
+    table = [(names[r.kind], r.kernel[0], r.stride[0], (*r.output_shape[2:], r.output_shape[1]))
+             for r in rows if r.kind in names]
+    assert table == LECTURE_TABLE
 
 
 def test_tiny_yolo_v2_output_has_845_boxes():
@@ -209,7 +226,7 @@ def test_tiny_yolo_v2_output_has_845_boxes():
         model = yolo.tiny_yolo_v2()
         out = model(torch.empty(2, 3, 416, 416))
     assert tuple(out.shape) == (2, 125, 13, 13)
-    assert out.shape[2] * out.shape[3] * 5 == 845 and 125 == 5 * (4 + 1 + 20)
+    assert out.shape[2] * out.shape[3] * 5 == 845  # 13 × 13 cells, 5 boxes each
 
 
 def test_small_yolo_output_layout():

@@ -1,4 +1,4 @@
-"""Bounding boxes: formats, areas, IoU, non-maximum suppression and box offsets.
+"""Bounding boxes: formats, areas, clipping, IoU and non-maximum suppression.
 
 Box formats (the names of :func:`torchvision.ops.box_convert`):
 
@@ -9,22 +9,35 @@ Box formats (the names of :func:`torchvision.ops.box_convert`):
 Every function takes boxes as a tensor whose last dimension has size 4 and, unless
 said otherwise, in ``xyxy``. Coordinates may be pixels or fractions of the image size;
 nothing here cares which. Wrong input (a shape that is not ``(..., 4)``, ``x2 < x1``,
-NaN, tensors on different devices) raises ``ValueError``; the check is a single
-fused comparison, so it costs little next to the computation. Empty inputs give empty
+NaN, tensors on different devices) raises ``ValueError`` (the checks of
+:mod:`cvbook._checks`, a single fused comparison that costs little next to the
+computation). Empty inputs give empty
 results, and boxes of zero area have IoU 0 with everything (never NaN).
 
 Non-maximum suppression calls torchvision's compiled kernels; this module keeps no
 slower copy (the greedy algorithm is derived step by step in the detection chapter).
+Offsets of boxes relative to anchors live with the anchors, in
+:mod:`cvbook.detection.anchors`.
 """
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import torch
 import torchvision
 from torch import Tensor
+
+from cvbook._checks import (
+    BOX_FORMATS,
+    check_box_format,
+    check_box_tensor,
+    check_box_values,
+    check_boxes,
+    check_image_size,
+    check_integer_labels,
+    check_no_nan,
+    check_real,
+    check_same_device,
+)
 
 __all__ = [
     "BOX_FORMATS",
@@ -35,95 +48,8 @@ __all__ = [
     "generalized_box_iou",
     "nms",
     "batched_nms",
-    "encode_offsets",
-    "decode_offsets",
+    "paired_box_iou",
 ]
-
-BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
-
-#: Scales of the SSD offset parameterisation (centre offsets x10, log-sizes x5), as in
-#: Dive into Deep Learning; they act like the "variances" (0.1, 0.2) of the SSD paper.
-CENTER_SCALE = 10.0
-SIZE_SCALE = 5.0
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_tensor(x: object, name: str, min_dim: int = 1) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
-    if x.ndim < min_dim or x.shape[-1] != 4:
-        want = "(..., N, 4)" if min_dim >= 2 else "(..., 4)"
-        raise ValueError(
-            f"{name} must have shape {want} (4 coordinates in the last dimension), "
-            f"got shape {tuple(x.shape)}."
-        )
-    if x.is_complex() or x.dtype == torch.bool:
-        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}.")
-    return x
-
-
-def _explain_bad_boxes(boxes: Tensor, name: str, fmt: str) -> None:
-    """Called only when the fused check failed: find and describe the first bad box."""
-    flat = boxes.detach().reshape(-1, 4)
-    nan_rows = torch.isnan(flat).any(dim=1).nonzero().flatten() if flat.is_floating_point() else None
-    if nan_rows is not None and nan_rows.numel():
-        i = int(nan_rows[0])
-        raise ValueError(
-            f"{name} contains NaN ({nan_rows.numel()} box(es), first at flat index {i}: "
-            f"{flat[i].tolist()}); remove or fix those boxes first."
-        )
-    if fmt == "xyxy":
-        bad = (flat[:, 2:] < flat[:, :2]).any(dim=1).nonzero().flatten()
-        i = int(bad[0])
-        raise ValueError(
-            f"{name} must be 'xyxy' boxes with x1 <= x2 and y1 <= y2, but {bad.numel()} box(es) "
-            f"have x2 < x1 or y2 < y1 (first at flat index {i}: {flat[i].tolist()}). "
-            "If they are (x, y, w, h) or (cx, cy, w, h), convert them with box_convert first."
-        )
-    bad = (flat[:, 2:] < 0).any(dim=1).nonzero().flatten()
-    i = int(bad[0])
-    raise ValueError(
-        f"{name} in format {fmt!r} must have width >= 0 and height >= 0, but {bad.numel()} box(es) "
-        f"do not (first at flat index {i}: {flat[i].tolist()})."
-    )
-
-
-def _check_values(boxes: Tensor, name: str, fmt: str = "xyxy") -> None:
-    """One fused comparison: it is False for x2 < x1 and for NaN (NaN >= x is False)."""
-    if boxes.numel() == 0 or boxes.device.type == "meta":
-        return
-    if fmt == "xyxy":
-        ok = (boxes[..., 2:] >= boxes[..., :2]).all()
-    else:
-        ok = ((boxes[..., 2:] >= 0) & (boxes[..., :2] == boxes[..., :2])).all()
-    if not bool(ok):
-        _explain_bad_boxes(boxes, name, fmt)
-
-
-def _check_boxes(boxes: object, name: str = "boxes", fmt: str = "xyxy", min_dim: int = 1) -> Tensor:
-    boxes = _check_tensor(boxes, name, min_dim)
-    _check_values(boxes, name, fmt)
-    return boxes
-
-
-def _check_same_device(*named: tuple[str, Tensor]) -> None:
-    devices = {t.device for _, t in named}
-    if len(devices) > 1:
-        listing = ", ".join(f"{n} on {t.device}" for n, t in named)
-        raise ValueError(f"all tensors must be on the same device, got {listing}; move them with .to(device).")
-
-
-def _check_format(fmt: str, name: str) -> None:
-    if fmt not in BOX_FORMATS:
-        raise ValueError(f"{name}={fmt!r} is not a box format; use one of {', '.join(BOX_FORMATS)}.")
-
-
-def _check_threshold(value: object, name: str = "iou_threshold") -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(float(value)):
-        raise ValueError(f"{name} must be a real number, got {value!r}.")
-    return float(value)
 
 
 def _float(boxes: Tensor) -> Tensor:
@@ -151,14 +77,9 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
         >>> box_convert(torch.tensor([[10.0, 20.0, 30.0, 60.0]]), "xyxy", "cxcywh")
         tensor([[20., 40., 20., 40.]])
     """
-    _check_format(in_fmt, "in_fmt")
-    _check_format(out_fmt, "out_fmt")
-    boxes = _check_boxes(boxes, "boxes", in_fmt)
-    return _convert(boxes, in_fmt, out_fmt)
-
-
-def _convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
-    """:func:`box_convert` without the checks, for inputs already checked."""
+    check_box_format(in_fmt, "in_fmt")
+    check_box_format(out_fmt, "out_fmt")
+    boxes = check_boxes(boxes, "boxes", in_fmt)
     if in_fmt == out_fmt:
         return boxes.clone()
     a, b, c, d = boxes.unbind(-1)
@@ -188,7 +109,7 @@ def box_area(boxes: Tensor) -> Tensor:
         >>> box_area(torch.tensor([[0.0, 0.0, 2.0, 3.0], [1.0, 1.0, 1.0, 5.0]]))
         tensor([6., 0.])
     """
-    boxes = _check_boxes(boxes)
+    boxes = check_boxes(boxes)
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
 
 
@@ -200,7 +121,7 @@ def clip_boxes(boxes: Tensor, size: tuple[int, int]) -> Tensor:
 
     Args:
         boxes: ``(..., 4)`` boxes, ``xyxy``.
-        size: ``(H, W)``, height first.
+        size: ``(H, W)``, height first; a single number for a square image.
 
     Returns:
         ``(..., 4)`` clipped boxes (a new tensor).
@@ -209,12 +130,8 @@ def clip_boxes(boxes: Tensor, size: tuple[int, int]) -> Tensor:
         >>> clip_boxes(torch.tensor([[-5.0, 10.0, 50.0, 90.0]]), size=(64, 32))
         tensor([[ 0., 10., 32., 64.]])
     """
-    boxes = _check_boxes(boxes)
-    if len(size) != 2:
-        raise ValueError(f"size must be (H, W), got {size!r}.")
-    height, width = (float(s) for s in size)
-    if not (height >= 0 and width >= 0):
-        raise ValueError(f"size must be (H, W) with H, W >= 0, got {size!r}.")
+    boxes = check_boxes(boxes)
+    height, width = check_image_size(size, "size", integer=False)
     x = boxes[..., 0::2].clamp(0, width)
     y = boxes[..., 1::2].clamp(0, height)
     return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
@@ -223,12 +140,12 @@ def clip_boxes(boxes: Tensor, size: tuple[int, int]) -> Tensor:
 # ----------------------------------------------------------------------------- IoU
 
 
-def _pair_check(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
-    boxes1 = _check_tensor(boxes1, "boxes1", min_dim=2)
-    boxes2 = _check_tensor(boxes2, "boxes2", min_dim=2)
-    _check_same_device(("boxes1", boxes1), ("boxes2", boxes2))
-    _check_values(boxes1, "boxes1")
-    _check_values(boxes2, "boxes2")
+def _pair_check(boxes1: Tensor, boxes2: Tensor, min_dim: int = 2) -> tuple[Tensor, Tensor]:
+    boxes1 = check_box_tensor(boxes1, "boxes1", min_dim)
+    boxes2 = check_box_tensor(boxes2, "boxes2", min_dim)
+    check_same_device(("boxes1", boxes1), ("boxes2", boxes2))
+    check_box_values(boxes1, "boxes1")
+    check_box_values(boxes2, "boxes2")
     return _float(boxes1), _float(boxes2)
 
 
@@ -256,8 +173,12 @@ def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
     union of boxes with positive area, and it turns the ``0 / 0`` of two empty boxes into
     an IoU of 0.
     """
-    lt1, rb1, lt2, rb2 = _pair_corners(boxes1, boxes2)
-    wh = torch.minimum(rb1, rb2).sub_(torch.maximum(lt1, lt2)).clamp_(min=0)  # (2, ..., N, M)
+    return _corner_inter_union(*_pair_corners(boxes1, boxes2))
+
+
+def _corner_inter_union(lt1: Tensor, rb1: Tensor, lt2: Tensor, rb2: Tensor) -> tuple[Tensor, Tensor]:
+    """Intersections and unions from corners laid out as ``(2, ...)`` (x and y first)."""
+    wh = torch.minimum(rb1, rb2).sub_(torch.maximum(lt1, lt2)).clamp_(min=0)
     inter = wh[0] * wh[1]
     wh1, wh2 = rb1 - lt1, rb2 - lt2
     area1 = (wh1[0] * wh1[1]).add_(torch.finfo(inter.dtype).tiny)
@@ -284,6 +205,31 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """
     boxes1, boxes2 = _pair_check(boxes1, boxes2)
     inter, union = _inter_union(boxes1, boxes2)
+    return inter.div_(union)
+
+
+def paired_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """IoU of corresponding boxes: ``boxes1[i]`` with ``boxes2[i]``, not every pair.
+
+    The element-wise form of :func:`box_iou` (the same arithmetic, the same 0 for an empty
+    union), for matched pairs: a detection and the ground truth it was matched to, a
+    predicted box and its target in a loss.
+
+    Args:
+        boxes1: ``(..., 4)`` boxes, ``xyxy``.
+        boxes2: ``(..., 4)`` boxes, ``xyxy``, broadcastable against ``boxes1``.
+
+    Returns:
+        ``(...)`` IoU values in ``[0, 1]``.
+
+    Example:
+        >>> paired_box_iou(torch.tensor([[0.0, 0, 2, 2], [0, 0, 1, 1]]), torch.tensor([[1.0, 0, 3, 2], [0, 0, 1, 1]]))
+        tensor([0.3333, 1.0000])
+    """
+    boxes1, boxes2 = _pair_check(boxes1, boxes2, min_dim=1)
+    corners1 = boxes1.movedim(-1, 0)
+    corners2 = boxes2.movedim(-1, 0)
+    inter, union = _corner_inter_union(corners1[:2], corners1[2:], corners2[:2], corners2[2:])
     return inter.div_(union)
 
 
@@ -318,7 +264,7 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
 
 
 def _nms_check(boxes: Tensor, scores: Tensor, iou_threshold: float) -> float:
-    boxes = _check_tensor(boxes, "boxes", min_dim=2)
+    boxes = check_box_tensor(boxes, "boxes", min_dim=2)
     if boxes.ndim != 2:
         raise ValueError(f"boxes must have shape (N, 4), got {tuple(boxes.shape)}.")
     if not isinstance(scores, Tensor) or scores.shape != boxes.shape[:1]:
@@ -328,11 +274,10 @@ def _nms_check(boxes: Tensor, scores: Tensor, iou_threshold: float) -> float:
         raise ValueError(
             f"boxes and scores must be floating point, got {boxes.dtype} and {scores.dtype}; call .float()."
         )
-    _check_same_device(("boxes", boxes), ("scores", scores))
-    _check_values(boxes, "boxes")
-    if scores.numel() and scores.device.type != "meta" and bool(torch.isnan(scores).any()):
-        raise ValueError("scores contains NaN; remove those boxes first.")
-    return _check_threshold(iou_threshold)
+    check_same_device(("boxes", boxes), ("scores", scores))
+    check_box_values(boxes, "boxes")
+    check_no_nan(scores, "scores", "remove those boxes first.")
+    return check_real(iou_threshold, "iou_threshold")
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
@@ -382,84 +327,6 @@ def batched_nms(boxes: Tensor, scores: Tensor, labels: Tensor, iou_threshold: fl
     if not isinstance(labels, Tensor) or labels.shape != scores.shape:
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"labels must have shape (N,) = ({scores.shape[0]},) to match boxes, got {got}.")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}; call .long().")
-    _check_same_device(("boxes", boxes), ("labels", labels))
+    check_integer_labels(labels, "labels")
+    check_same_device(("boxes", boxes), ("labels", labels))
     return torchvision.ops.batched_nms(boxes, scores, labels, threshold)
-
-
-# ------------------------------------------------------------------------- offsets
-
-
-def _check_anchors(anchors: object) -> Tensor:
-    anchors = _check_tensor(anchors, "anchors")
-    if anchors.numel() and anchors.device.type != "meta" and not bool((anchors[..., 2:] > anchors[..., :2]).all()):
-        _check_values(anchors, "anchors")  # NaN or x2 < x1: a precise message
-        raise ValueError("anchors must have positive width and height (x2 > x1 and y2 > y1).")
-    return anchors
-
-
-def encode_offsets(anchors: Tensor, boxes: Tensor, eps: float = 0.0) -> Tensor:
-    """Offsets of ``boxes`` relative to ``anchors``, the SSD parameterisation of d2l.
-
-    With anchor centre ``(xa, ya)`` and size ``(wa, ha)``, and box centre ``(x, y)`` and
-    size ``(w, h)``::
-
-        t = (10 (x - xa) / wa,  10 (y - ya) / ha,  5 log(eps + w / wa),  5 log(eps + h / ha))
-
-    This is ``offset_boxes`` of Dive into Deep Learning; d2l uses ``eps = 1e-6`` so that
-    unassigned anchors (box of all zeros) give a finite value, and
-    :func:`cvbook.anchors.multibox_target` passes that. With the default ``eps = 0`` it is
-    the exact inverse of :func:`decode_offsets` (a zero-size box gives ``-inf``, which
-    decodes back to size 0).
-
-    Args:
-        anchors: ``(..., 4)`` anchors, ``xyxy``, with positive width and height.
-        boxes: ``(..., 4)`` boxes, ``xyxy``, broadcastable against ``anchors``.
-        eps: added to the size ratios before the logarithm.
-
-    Returns:
-        ``(..., 4)`` offsets ``(tx, ty, tw, th)``.
-
-    Example:
-        >>> a = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
-        >>> encode_offsets(a, torch.tensor([[0.5, 0.0, 1.5, 1.0]]))
-        tensor([[5., 0., 0., 0.]])
-    """
-    anchors = _check_anchors(anchors)
-    boxes = _check_boxes(boxes, "boxes")
-    _check_same_device(("anchors", anchors), ("boxes", boxes))
-    anc = _convert(anchors, "xyxy", "cxcywh")
-    box = _convert(boxes, "xyxy", "cxcywh")
-    offset_xy = CENTER_SCALE * (box[..., :2] - anc[..., :2]) / anc[..., 2:]
-    offset_wh = SIZE_SCALE * torch.log(eps + box[..., 2:] / anc[..., 2:])
-    return torch.cat((offset_xy, offset_wh), dim=-1)
-
-
-def decode_offsets(anchors: Tensor, offsets: Tensor) -> Tensor:
-    """Boxes from ``anchors`` and predicted offsets: the inverse of :func:`encode_offsets`.
-
-    ``x = xa + tx wa / 10``, ``y = ya + ty ha / 10``, ``w = wa exp(tw / 5)``,
-    ``h = ha exp(th / 5)`` (``offset_inverse`` of Dive into Deep Learning).
-
-    Args:
-        anchors: ``(..., 4)`` anchors, ``xyxy``, with positive width and height.
-        offsets: ``(..., 4)`` offsets ``(tx, ty, tw, th)``, broadcastable against ``anchors``.
-
-    Returns:
-        ``(..., 4)`` boxes, ``xyxy``.
-
-    Example:
-        >>> a = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
-        >>> decode_offsets(a, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
-        tensor([[0.1000, 0.0000, 1.1000, 1.0000]])
-    """
-    anchors = _check_anchors(anchors)
-    offsets = _check_tensor(offsets, "offsets")
-    _check_same_device(("anchors", anchors), ("offsets", offsets))
-    if offsets.numel() and offsets.device.type != "meta" and bool(torch.isnan(offsets).any()):
-        raise ValueError("offsets contains NaN; check the network's output.")
-    anc = _convert(anchors, "xyxy", "cxcywh")
-    xy = (offsets[..., :2] * anc[..., 2:] / CENTER_SCALE) + anc[..., :2]
-    wh = torch.exp(offsets[..., 2:] / SIZE_SCALE) * anc[..., 2:]
-    return _convert(torch.cat((xy, wh), dim=-1), "cxcywh", "xyxy")

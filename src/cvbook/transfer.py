@@ -7,7 +7,7 @@ A network trained on one task is a reusable asset: its early layers compute gene
 - **fine-tuning**: start from the pretrained weights and train everything (or the top layers);
 - **from scratch**: the baseline, random initialisation.
 
-:func:`count_parameters` shows what an optimiser will touch, :func:`snapshot` and
+:func:`cvbook.models.summary.count_parameters` shows what an optimiser will touch, :func:`snapshot` and
 :func:`changed_parameters` prove that frozen weights did not move, and :func:`unfreeze_after`
 is an ``on_epoch_end`` callback for :func:`cvbook.train.fit` that releases frozen layers
 halfway through training. :class:`SurgeryNet` grafts a borrowed first layer (AlexNet's
@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .models.resnet import BasicBlock
+from cvbook.models.resnet import BasicBlock
+from cvbook.models.summary import count_parameters
 
 __all__ = [
     "freeze",
     "unfreeze",
-    "count_parameters",
     "snapshot",
     "changed_parameters",
     "unfreeze_after",
@@ -57,14 +57,6 @@ def unfreeze(modules: nn.Module | Iterable[nn.Module]) -> None:
     """Set ``requires_grad=True`` on every parameter of ``modules``."""
     for module in _modules(modules):
         module.requires_grad_(True)
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of scalar parameters of ``model`` (shared tensors counted once).
-
-    With ``trainable_only=True``, only those with ``requires_grad=True``.
-    """
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def snapshot(model: nn.Module) -> dict[str, Tensor]:

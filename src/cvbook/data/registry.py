@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-from .download import data_root, extract, fetch
+from .sources import fetch_source
 
 __all__ = ["DatasetInfo", "register", "names", "info", "load", "for_profile"]
 
@@ -72,74 +71,39 @@ def for_profile(*, quick: str, full: str) -> str:
     return profile.pick(quick=quick, full=full)
 
 
-# --- real datasets ----------------------------------------------------------------------
+# --- real datasets (files, URLs and checksums: cvbook.data.sources) ---------------------
 
-def _root(name: str) -> Path:
-    return data_root() / name
-
-
-_CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-_CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-
-
-def _cifar10(split: str = "train", transform=None, target_transform=None):
+def _cifar10(split: str = "train", transform=None, target_transform=None, root=None):
     from torchvision.datasets import CIFAR10
 
-    root = _root("cifar10")
-    if not (root / "cifar-10-batches-py").is_dir():
-        archive = fetch(_CIFAR10_URL, root / "cifar-10-python.tar.gz", _CIFAR10_MD5,
-                        dataset="cifar10", instead="shapes10")
-        extract(archive, root)
+    if split not in ("train", "test"):
+        raise ValueError(f"CIFAR-10 splits are 'train' and 'test', not {split!r}")
+    root = fetch_source("cifar10", split, root=root)
     return CIFAR10(str(root), train=split == "train", transform=transform,
                    target_transform=target_transform, download=False)
 
 
-_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_FASHION_FILES = {
-    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-}
-
-
-def _fashion_mnist(split: str = "train", transform=None, target_transform=None):
+def _fashion_mnist(split: str = "train", transform=None, target_transform=None, root=None):
     from torchvision.datasets import FashionMNIST
 
-    root = _root("fashion-mnist")
-    raw = root / "FashionMNIST" / "raw"
-    for filename, md5 in _FASHION_FILES.items():
-        fetch(_FASHION_URL + filename, raw / filename, md5, dataset="fashion-mnist", instead="digits")
-    # torchvision finds the checksummed archives in raw/ and only unpacks them.
+    if split not in ("train", "test"):
+        raise ValueError(f"Fashion-MNIST splits are 'train' and 'test', not {split!r}")
+    root = fetch_source("fashion-mnist", "train", root=root)
+    # torchvision finds the checksummed archives in FashionMNIST/raw/ and only unpacks them.
     return FashionMNIST(str(root), train=split == "train", transform=transform,
                         target_transform=target_transform, download=True)
 
 
-_VOC_URL = "https://thor.robots.ox.ac.uk/pascal/VOC/voc2007/"
-_VOC_FILES = {
-    "trainval": ("VOCtrainval_06-Nov-2007.tar", "c52e279531787c972589f7e41ab4ae64"),
-    "test": ("VOCtest_06-Nov-2007.tar", "b6e924de25625d8de591ea690078ad9f"),
-}
+def _voc2007(split: str = "trainval", transforms=None, task: str = "detection", root=None):
+    from .voc import voc2007
+
+    return voc2007(split, transforms=transforms, task=task, root=root)
 
 
-def _voc2007(split: str = "trainval", transforms=None, task: str = "detection"):
-    from torchvision.datasets import VOCDetection, VOCSegmentation
+def _penn_fudan(split: str = "train", transforms=None, root=None):
+    from .pennfudan import load as load_penn_fudan
 
-    split = {"train": "trainval"}.get(split, split)
-    if split not in _VOC_FILES:
-        raise ValueError(f"VOC2007 splits are 'trainval' (or 'train') and 'test', not {split!r}")
-    root = _root("voc2007")
-    if not (root / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / f"{split}.txt").exists():
-        filename, md5 = _VOC_FILES[split]
-        extract(fetch(_VOC_URL + filename, root / filename, md5, dataset="voc2007", instead="shapes"), root)
-    cls = VOCDetection if task == "detection" else VOCSegmentation
-    return cls(str(root), year="2007", image_set=split, download=False, transforms=transforms)
-
-
-def _penn_fudan(split: str = "train", transforms=None):
-    from cvbook.detection import pennfudan
-
-    return pennfudan.load(split, root=_root("penn-fudan"), transforms=transforms)
+    return load_penn_fudan(split, root=root, transforms=transforms)
 
 
 # --- offline datasets -------------------------------------------------------------------

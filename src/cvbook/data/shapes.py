@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["SHAPE_NAMES", "ShapesBatch", "generate_shapes", "ShapesDetection", "ShapesClassification", "collate_detection"]
+__all__ = ["SHAPE_NAMES", "ShapesBatch", "generate_shapes", "ShapesDetection", "ShapesClassification"]
 
 # Each shape is a region {(u, v) : inside(u, v)} in coordinates normalised by the
 # object's radius, u to the right and v downwards, centred on the object's centre. Every
@@ -70,7 +70,7 @@ class ShapesBatch:
 
     def d2l_labels(self) -> torch.Tensor:
         """``(N, K, 5)`` rows ``[class, x1, y1, x2, y2]`` with coordinates divided by the
-        image size (the convention of ``cvbook.anchors.multibox_target``), ``-1`` rows
+        image size (the convention of ``cvbook.detection.anchors.multibox_target``), ``-1`` rows
         for padding."""
         size = self.images.shape[-1]
         out = torch.cat([self.labels[..., None].float(), self.boxes / size], dim=-1)
@@ -222,12 +222,6 @@ class ShapesDetection(Dataset):
         if self.transform is not None:
             image, target = self.transform(image, target)
         return image, target
-
-
-def collate_detection(items):
-    """Collate ``(image, target)`` pairs into a stacked image batch and a list of targets."""
-    images, targets = zip(*items)
-    return torch.stack(images), list(targets)
 
 
 class ShapesClassification(Dataset):

@@ -18,7 +18,10 @@ from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torchvision.ops import box_iou, nms, roi_align
+from torchvision.ops import roi_align
+
+from cvbook._checks import check_boxes, check_image_size, check_no_nan, check_positive_int, check_real
+from cvbook.boxes import box_iou, nms
 
 __all__ = [
     "count_all_windows",
@@ -32,16 +35,14 @@ __all__ = [
 
 
 def _check_size(height: int, width: int) -> None:
-    if height < 1 or width < 1:
-        raise ValueError(f"image size must be positive, got height={height}, width={width}")
+    check_image_size((height, width), "the image size (height, width)")
 
 
 def _check_window_sizes(window_sizes: Sequence[tuple[int, int]]) -> None:
     if len(window_sizes) == 0:
         raise ValueError("window_sizes is empty: give at least one (height, width) pair")
     for size in window_sizes:
-        if len(size) != 2 or size[0] < 1 or size[1] < 1:
-            raise ValueError(f"window size {size!r} is not a pair of positive (height, width)")
+        check_image_size(size, f"window size {size!r}")
 
 
 def count_all_windows(height: int, width: int) -> int:
@@ -71,8 +72,7 @@ def count_windows(height: int, width: int, window_sizes: Sequence[tuple[int, int
     """
     _check_size(height, width)
     _check_window_sizes(window_sizes)
-    if stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride}")
+    check_positive_int(stride, "stride")
     total = 0
     for h, w in window_sizes:
         if h <= height and w <= width:
@@ -94,8 +94,7 @@ def sliding_windows(height: int, width: int, window_sizes: Sequence[tuple[int, i
     """
     _check_size(height, width)
     _check_window_sizes(window_sizes)
-    if stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride}")
+    check_positive_int(stride, "stride")
     parts = []
     for h, w in window_sizes:  # a handful of scales, each one vectorised
         if h > height or w > width:
@@ -131,9 +130,10 @@ def crop_windows(image: Tensor, windows: Tensor, output_size: int | tuple[int, i
         raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}")
     if not image.is_floating_point():
         raise ValueError(f"image must be a float tensor (convert with .float() / 255), got {image.dtype}")
-    if windows.dim() != 2 or windows.shape[-1] != 4:
+    windows = check_boxes(windows, "windows", min_dim=2)
+    if windows.dim() != 2:
         raise ValueError(f"windows must be (N, 4) xyxy, got shape {tuple(windows.shape)}")
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    size = check_image_size(output_size, "output_size")
     rois = torch.cat([torch.zeros_like(windows[:, :1]), windows], dim=1).to(image.dtype)
     # One sample per output bin (sampling_ratio=1) at the bin centre: a plain crop when the
     # window and the output have the same size, bilinear resampling otherwise.
@@ -216,12 +216,15 @@ def greedy_merge(boxes: Tensor, scores: Tensor, iou_threshold: float) -> tuple[T
         score, and ``group`` ``(N,)`` int64: the index (into the merged outputs) of the
         group each input box joined.
     """
-    if boxes.dim() != 2 or boxes.shape[-1] != 4:
+    boxes = check_boxes(boxes, "boxes", min_dim=2)
+    if boxes.dim() != 2:
         raise ValueError(f"boxes must be (N, 4) xyxy, got shape {tuple(boxes.shape)}")
-    if scores.shape != boxes.shape[:1]:
-        raise ValueError(f"scores must be ({boxes.shape[0]},), got shape {tuple(scores.shape)}")
+    if not isinstance(scores, Tensor) or scores.shape != boxes.shape[:1]:
+        raise ValueError(f"scores must be ({boxes.shape[0]},), got {tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__}")
+    check_no_nan(scores, "scores", "remove those boxes first.")
     if (scores < 0).any():
         raise ValueError("scores must be non-negative (use probabilities, not logits)")
+    iou_threshold = check_real(iou_threshold, "iou_threshold")
     if boxes.shape[0] == 0:
         return boxes.new_zeros((0, 4)), scores.new_zeros((0,)), torch.zeros(0, dtype=torch.int64)
     leaders = nms(boxes, scores, iou_threshold)  # (K,) by decreasing score

@@ -11,16 +11,15 @@ The pieces, one per function or class:
   it returns the feature maps the heads look at (a 64×64 image gives 16×16, 8×8, 4×4 maps).
 - :class:`ResNetBackbone`: the same interface on a torchvision ResNet (the backbone is
   swappable: any module returning a list of feature maps will do).
-- :class:`FeaturePyramid`: FPN's top-down pathway with lateral connections (Lin et al., 2017),
-  so that fine maps also carry the semantics of coarse ones.
-- :class:`SSD`: backbone (+ pyramid) + per-scale heads + anchors from
-  :func:`cvbook.anchors.multibox_prior`.
+- :class:`SSD`: backbone (+ :class:`cvbook.layers.FeaturePyramid`) + per-scale heads + anchors
+  from :func:`cvbook.detection.anchors.multibox_prior`; :meth:`SSD.detect` turns class
+  probabilities and decoded boxes into detections through per-class non-maximum suppression
+  (:func:`cvbook.detection.postprocess.multibox_detection`), as torchvision-style dicts.
 - :func:`hard_negative_mask` and :func:`ssd_loss`: cross-entropy on the positive anchors and
-  on the hardest negatives (3 per positive), smooth-ℓ1 on the positive anchors' offsets.
-- :func:`detect`: class probabilities and decoded boxes through per-class non-maximum
-  suppression (:func:`cvbook.anchors.multibox_detection`), as torchvision-style dicts.
+  on the hardest negatives (3 per positive), smooth-ℓ1 on the positive anchors' offsets;
+  :func:`ssd_step` is one training step's named losses, for :func:`cvbook.train.fit`.
 
-Conventions are d2l's (those of :mod:`cvbook.anchors`): anchors are ``(1, A, 4)`` normalised
+Conventions are d2l's (those of :mod:`cvbook.detection.anchors`): anchors are ``(1, A, 4)`` normalised
 ``xyxy`` (coordinates divided by the image width and height), ordered location by location
 (row-major over each map, maps from fine to coarse) with the anchors of one location
 consecutive; ground truth is ``(B, K, 5)`` rows ``[class, x1, y1, x2, y2]`` normalised, with
@@ -40,35 +39,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvbook import anchors as anchor_ops
+from cvbook._checks import check_image_batch, check_positive_int, check_real
 from cvbook.boxes import clip_boxes
+from cvbook.detection.anchors import multibox_prior, multibox_target
+from cvbook.detection.postprocess import multibox_detection
+from cvbook.layers import FeaturePyramid, conv_bn_act
 
 __all__ = [
-    "conv_bn_relu",
     "down_block",
     "TinyBackbone",
     "ResNetBackbone",
-    "FeaturePyramid",
     "SSD",
     "tiny_ssd",
     "hard_negative_mask",
     "ssd_loss",
-    "detect",
+    "ssd_step",
 ]
-
-
-def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
-    """A 3×3 convolution (no bias), BatchNorm and ReLU: ``(B, in, H, W) -> (B, out, H/stride, W/stride)``."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 def down_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two :func:`conv_bn_relu` then a 2×2 max pool: ``(B, in, H, W) -> (B, out, H/2, W/2)``."""
-    return nn.Sequential(conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels),
+    return nn.Sequential(conv_bn_act(in_channels, out_channels), conv_bn_act(out_channels, out_channels),
                          nn.MaxPool2d(2))
 
 
@@ -93,7 +84,7 @@ class TinyBackbone(nn.Module):
         super().__init__()
         if not stem:
             raise ValueError("stem needs at least one channel width, e.g. stem=(16, 32, 64)")
-        layers: list[nn.Module] = [conv_bn_relu(3, stem[0], stride=2)]
+        layers: list[nn.Module] = [conv_bn_act(3, stem[0], stride=2)]
         layers += [down_block(a, b) for a, b in zip(stem[:-1], stem[1:])]
         self.stem = nn.Sequential(*layers)
         widths = [stem[-1], *stages]
@@ -133,7 +124,7 @@ class ResNetBackbone(nn.Module):
         self.layers = nn.ModuleList([net.layer2, net.layer3, net.layer4])
         widths = [m[-1].conv3.out_channels if hasattr(m[-1], "conv3") else m[-1].conv2.out_channels
                   for m in self.layers]
-        self.extra = nn.ModuleList(conv_bn_relu(a, b, stride=2) for a, b in zip([widths[-1], *extra[:-1]], extra))
+        self.extra = nn.ModuleList(conv_bn_act(a, b, stride=2) for a, b in zip([widths[-1], *extra[:-1]], extra))
         self.out_channels: list[int] = [*widths, *extra]
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
@@ -150,38 +141,6 @@ class ResNetBackbone(nn.Module):
         return features
 
 
-class FeaturePyramid(nn.Module):
-    """Feature pyramid network: a top-down pathway with lateral connections.
-
-    Every input map goes through a 1×1 *lateral* convolution to ``out_channels``; from the
-    coarsest map down, each level adds the nearest-neighbour upsampled level above it, and
-    a 3×3 convolution smooths the sum. Fine maps thereby see the context of coarse ones.
-
-    Args:
-        in_channels: channels of the input maps, fine to coarse.
-        out_channels: channels of every output map.
-
-    Shapes:
-        ``[(B, in_channels[i], H_i, W_i)] -> [(B, out_channels, H_i, W_i)]``.
-    """
-
-    def __init__(self, in_channels: Sequence[int], out_channels: int = 64) -> None:
-        super().__init__()
-        self.lateral = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
-        self.smooth = nn.ModuleList(conv_bn_relu(out_channels, out_channels) for _ in in_channels)
-        self.out_channels: list[int] = [out_channels] * len(in_channels)
-
-    def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
-        if len(features) != len(self.lateral):
-            raise ValueError(f"got {len(features)} feature maps, the pyramid was built for {len(self.lateral)}")
-        top = self.lateral[-1](features[-1])
-        outs = [self.smooth[-1](top)]
-        for i in range(len(features) - 2, -1, -1):
-            top = self.lateral[i](features[i]) + F.interpolate(top, size=features[i].shape[-2:], mode="nearest")
-            outs.append(self.smooth[i](top))
-        return outs[::-1]
-
-
 class SSD(nn.Module):
     """Single-shot multibox detector: backbone, optional pyramid, one class and one box head per scale.
 
@@ -196,13 +155,13 @@ class SSD(nn.Module):
         num_classes: object classes ``C``, background excluded.
         sizes: per scale, the anchor sizes as fractions of the image side.
         ratios: anchor aspect ratios (width / height), shared by all scales.
-        fpn_channels: when given, a :class:`FeaturePyramid` with that many channels sits
+        fpn_channels: when given, a :class:`~cvbook.layers.FeaturePyramid` with that many channels sits
             between the backbone and the heads.
 
     Shapes:
         ``forward(images (B, 3, H, W)) -> (anchors (1, A, 4), cls_logits (B, A, C + 1),
         box_preds (B, A * 4))`` with anchors normalised ``xyxy`` and ``box_preds`` the
-        offsets in the convention of :func:`cvbook.anchors.multibox_target`.
+        offsets in the convention of :func:`cvbook.detection.anchors.multibox_target`.
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, sizes: Sequence[Sequence[float]],
@@ -233,13 +192,12 @@ class SSD(nn.Module):
         key = tuple(tuple(f.shape[-2:]) for f in features) + (features[0].device,)
         if key not in self._anchor_cache:
             self._anchor_cache[key] = torch.cat(
-                [anchor_ops.multibox_prior(f, sizes=s, ratios=self.ratios) for f, s in zip(features, self.sizes)],
+                [multibox_prior(f, sizes=s, ratios=self.ratios) for f, s in zip(features, self.sizes)],
                 dim=1)
         return self._anchor_cache[key]
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
+        check_image_batch(images, "images", channels=3)
         features = self.backbone(images)
         if self.fpn is not None:
             features = self.fpn(features)
@@ -250,6 +208,51 @@ class SSD(nn.Module):
         box_preds = torch.cat([h(f).permute(0, 2, 3, 1).reshape(batch, -1)
                                for h, f in zip(self.box_heads, features)], dim=1)
         return self.anchors(features), cls_logits, box_preds
+
+    @torch.no_grad()
+    def detect(self, images: Tensor, *, iou_threshold: float = 0.45, score_threshold: float = 0.01,
+               candidates: int = 200, max_detections: int = 100) -> list[dict[str, Tensor]]:
+        """Detections for ``images``, torchvision style (in eval mode; the training flag is restored).
+
+        Class probabilities are the softmax of the logits; each anchor keeps its best object
+        class; only the ``candidates`` anchors with the highest such score in each image go on
+        (as torchvision's SSD, so that an untrained model does not feed thousands of boxes to
+        NMS); boxes are the anchors moved by the predicted offsets, then per-class NMS
+        (:func:`cvbook.detection.postprocess.multibox_detection`) removes duplicates.
+
+        Args:
+            images: ``(B, 3, H, W)``.
+            iou_threshold: IoU above which a lower-scoring box of the same class is dropped.
+            score_threshold: detections below this probability (> 0) are dropped.
+            candidates: anchors per image that may become detections, the highest-scoring.
+            max_detections: at most this many detections per image, the highest-scoring.
+
+        Returns:
+            One dict per image with ``boxes`` ``(n, 4)`` pixel ``xyxy`` clipped to the image,
+            ``scores`` ``(n,)`` and ``labels`` ``(n,)`` int64 (0-based object classes), sorted
+            by decreasing score: the input of :func:`cvbook.metrics.detection.mean_average_precision`.
+        """
+        check_positive_int(candidates, "candidates")
+        check_positive_int(max_detections, "max_detections")
+        check_real(score_threshold, "score_threshold")
+        if not score_threshold > 0:
+            raise ValueError(f"score_threshold={score_threshold} must be > 0 (e.g. 0.01)")
+        was_training = self.training
+        self.eval()
+        try:
+            anchors, cls_logits, box_preds = self(images)
+        finally:
+            self.train(was_training)
+        probs = F.softmax(cls_logits.float(), dim=-1).permute(0, 2, 1)  # (B, C + 1, A)
+        best = probs[:, 1:].amax(dim=1)  # (B, A): each anchor's best object score
+        top = best.topk(min(candidates, best.shape[1]), dim=1).indices
+        keep = torch.zeros_like(best, dtype=torch.bool).scatter_(1, top, True)
+        probs = torch.cat([probs[:, :1], probs[:, 1:] * keep[:, None, :]], dim=1)  # others score 0: dropped
+        found = multibox_detection(probs, box_preds.float(), anchors, iou_threshold=iou_threshold,
+                                   score_threshold=score_threshold, max_detections=max_detections)
+        height, width = images.shape[-2:]
+        scale = probs.new_tensor([width, height, width, height])
+        return [dict(d, boxes=clip_boxes(d["boxes"] * scale, (height, width))) for d in found]
 
 
 def tiny_ssd(num_classes: int = 3, *, sizes: Sequence[Sequence[float]] = ((0.16, 0.22), (0.3, 0.38), (0.5, 0.62)),
@@ -305,7 +308,7 @@ def ssd_loss(cls_logits: Tensor, box_preds: Tensor, offsets: Tensor, offset_mask
     Args:
         cls_logits: ``(B, A, C + 1)`` class scores, background first.
         box_preds: ``(B, A * 4)`` predicted offsets.
-        offsets, offset_mask, classes: the targets of :func:`cvbook.anchors.multibox_target`,
+        offsets, offset_mask, classes: the targets of :func:`cvbook.detection.anchors.multibox_target`,
             ``(B, A * 4)``, ``(B, A * 4)`` and ``(B, A)`` (0 is background).
         neg_pos_ratio: hard negatives kept per positive.
 
@@ -329,46 +332,20 @@ def ssd_loss(cls_logits: Tensor, box_preds: Tensor, offsets: Tensor, offset_mask
     return cls_loss, box_loss
 
 
-@torch.no_grad()
-def detect(model: SSD, images: Tensor, *, nms_threshold: float = 0.45, score_threshold: float = 0.01,
-           candidates: int = 200, max_detections: int = 100) -> list[dict[str, Tensor]]:
-    """Run ``model`` on ``images`` and return its detections, torchvision style.
-
-    Class probabilities are the softmax of the logits; each anchor keeps its best object
-    class; only the ``candidates`` anchors with the highest such score in each image go on
-    (as torchvision's SSD, so that an untrained model does not feed thousands of boxes to
-    NMS); boxes are the anchors moved by the predicted offsets, then per-class NMS
-    (:func:`cvbook.anchors.multibox_detection`) removes duplicates.
+def ssd_step(model: SSD, batch: tuple[Tensor, Tensor], neg_pos_ratio: float = 3.0) -> dict[str, Tensor]:
+    """One SSD training step's losses, for :func:`cvbook.train.fit` (``step=ssd_step``).
 
     Args:
-        images: ``(B, 3, H, W)``.
-        nms_threshold: IoU above which a lower-scoring box of the same class is dropped.
-        score_threshold: detections below this probability (> 0) are dropped.
-        candidates: anchors per image that may become detections, the highest-scoring.
-        max_detections: at most this many detections per image, the highest-scoring.
+        model: the detector.
+        batch: ``(images (B, 3, H, W), labels (B, K, 5))`` as
+            :func:`cvbook.data.collate_labels` makes them.
 
     Returns:
-        One dict per image with ``boxes`` ``(n, 4)`` pixel ``xyxy`` clipped to the image,
-        ``scores`` ``(n,)`` and ``labels`` ``(n,)`` int64 (0-based object classes), sorted by
-        decreasing score: the input of :func:`cvbook.metrics.mean_average_precision`.
+        ``{"classification": ..., "box": ...}``, the two scalar losses of :func:`ssd_loss`
+        (the training loop minimises their sum).
     """
-    was_training = model.training
-    model.eval()
-    try:
-        anchors, cls_logits, box_preds = model(images)
-    finally:
-        model.train(was_training)
-    if candidates < 1 or max_detections < 1:
-        raise ValueError(f"candidates={candidates} and max_detections={max_detections} must be >= 1")
-    if not score_threshold > 0:
-        raise ValueError(f"score_threshold={score_threshold} must be > 0 (e.g. 0.01)")
-    probs = F.softmax(cls_logits.float(), dim=-1).permute(0, 2, 1)  # (B, C + 1, A)
-    best = probs[:, 1:].amax(dim=1)  # (B, A): each anchor's best object score
-    top = best.topk(min(candidates, best.shape[1]), dim=1).indices
-    keep = torch.zeros_like(best, dtype=torch.bool).scatter_(1, top, True)
-    probs = torch.cat([probs[:, :1], probs[:, 1:] * keep[:, None, :]], dim=1)  # others score 0: dropped
-    found = anchor_ops.multibox_detection(probs, box_preds.float(), anchors, nms_threshold=nms_threshold,
-                                          score_threshold=score_threshold, max_detections=max_detections)
-    height, width = images.shape[-2:]
-    scale = probs.new_tensor([width, height, width, height])
-    return [dict(d, boxes=clip_boxes(d["boxes"] * scale, (height, width))) for d in found]
+    images, labels = batch
+    anchors, cls_logits, box_preds = model(images)
+    offsets, mask, classes = multibox_target(anchors, labels)
+    cls_loss, box_loss = ssd_loss(cls_logits, box_preds, offsets, mask, classes, neg_pos_ratio)
+    return {"classification": cls_loss, "box": box_loss}

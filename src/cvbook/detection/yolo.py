@@ -26,12 +26,13 @@ Boxes outside this module are in pixel ``xyxy`` (as in :mod:`cvbook.boxes` and t
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor, nn
 
-from cvbook import boxes as box_ops
+from cvbook._checks import check_boxes, check_grid, check_image_size, check_integer_labels, check_real
+from cvbook.boxes import clip_boxes, paired_box_iou
+from cvbook.detection.postprocess import nms_per_image
+from cvbook.layers import conv_bn_act
 
 __all__ = [
     "encode_grid",
@@ -40,29 +41,7 @@ __all__ = [
     "cell_box_iou",
     "SmallYOLO",
     "tiny_yolo_v2",
-    "layer_shapes",
 ]
-
-
-def _size_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    if len(image_size) != 2:
-        raise ValueError(f"image_size must be an int or (H, W), got {image_size!r}.")
-    return int(image_size[0]), int(image_size[1])
-
-
-def _check_grid(grid: Tensor, num_boxes: int, num_classes: int, name: str = "grid") -> tuple[int, int, int]:
-    if not isinstance(grid, Tensor) or grid.ndim != 4 or grid.shape[1] != grid.shape[2]:
-        got = tuple(grid.shape) if isinstance(grid, Tensor) else type(grid).__name__
-        raise ValueError(f"{name} must be a tensor of shape (N, S, S, 5B + C), got {got}.")
-    if grid.shape[-1] != 5 * num_boxes + num_classes:
-        raise ValueError(
-            f"{name} has {grid.shape[-1]} values per cell but num_boxes={num_boxes} and "
-            f"num_classes={num_classes} need 5B + C = {5 * num_boxes + num_classes}; "
-            "pass the B and C the tensor was made with."
-        )
-    return grid.shape[0], grid.shape[1], grid.shape[-1]
 
 
 def encode_grid(
@@ -93,18 +72,20 @@ def encode_grid(
     Returns:
         ``(N, S, S, 5B + C)`` float target, indexed ``[image, row, column]``.
     """
-    boxes = box_ops._check_boxes(boxes, "boxes", min_dim=3)
+    boxes = check_boxes(boxes, "boxes", min_dim=3)
     if not isinstance(labels, Tensor) or labels.shape != boxes.shape[:-1]:
         raise ValueError(f"labels must have shape (N, K) = {tuple(boxes.shape[:-1])}, matching boxes.")
-    if labels.is_floating_point():
-        raise ValueError("labels must be integers (-1 for padding); call .long().")
-    if labels.numel() and (labels.max() >= num_classes or labels.min() < -1):
-        raise ValueError(f"labels must lie in [0, {num_classes}) (or be -1 for padding), "
-                         f"got values in [{int(labels.min())}, {int(labels.max())}].")
-    height, width = _size_hw(image_size)
+    check_integer_labels(labels, "labels", num_classes, allow=(-1,))
+    height, width = check_image_size(image_size, "image_size")
     n, s, b = boxes.shape[0], grid_size, num_boxes
     boxes = boxes.float()
     valid = labels >= 0
+    outside = valid & ((boxes[..., :2] < 0).any(-1) | (boxes[..., 2] > width) | (boxes[..., 3] > height))
+    if bool(outside.any()):
+        first = outside.nonzero()[0].tolist()
+        raise ValueError(f"boxes must lie inside the {height}×{width} image, but {int(outside.sum())} do not "
+                         f"(first: image {first[0]}, box {first[1]}: {boxes[first[0], first[1]].tolist()}); "
+                         "clip them with cvbook.boxes.clip_boxes, or pass the right image_size.")
 
     cx = (boxes[..., 0] + boxes[..., 2]) / (2 * width)  # (N, K), fractions of the image
     cy = (boxes[..., 1] + boxes[..., 3]) / (2 * height)
@@ -149,8 +130,8 @@ def decode_grid(
         ``(boxes, scores, labels)``: ``(N, S·S·B, 4)`` pixel ``xyxy``, ``(N, S·S·B)`` and
         ``(N, S·S·B)`` int64, in the order row, column, box.
     """
-    n, s, _ = _check_grid(grid, num_boxes, num_classes)
-    height, width = _size_hw(image_size)
+    n, s, _ = check_grid(grid, num_boxes, num_classes)
+    height, width = check_image_size(image_size, "image_size")
     b = num_boxes
     cells = grid[..., : 5 * b].reshape(n, s, s, b, 5)
     rows = torch.arange(s, dtype=grid.dtype, device=grid.device).view(1, s, 1, 1)
@@ -185,24 +166,17 @@ def postprocess(
     Returns:
         One dict per image with ``boxes`` ``(k, 4)`` pixel ``xyxy`` clipped to the image,
         ``scores`` ``(k,)`` and ``labels`` ``(k,)``, by decreasing score (the format of
-        torchvision detectors and :func:`cvbook.metrics.mean_average_precision`).
+        torchvision detectors and :func:`cvbook.metrics.detection.mean_average_precision`).
     """
     boxes, scores, labels = decode_grid(grid, image_size=image_size, num_boxes=num_boxes,
                                         num_classes=num_classes)
     n, per_image = scores.shape
-    boxes = box_ops.clip_boxes(boxes.reshape(-1, 4), _size_hw(image_size))
+    boxes = clip_boxes(boxes.reshape(-1, 4), check_image_size(image_size, "image_size"))
     scores, labels = scores.reshape(-1), labels.reshape(-1)
     image = torch.arange(n, device=grid.device).repeat_interleave(per_image)
-    keep = (scores >= score_threshold).nonzero().flatten()
-    keep = keep[box_ops.batched_nms(boxes[keep], scores[keep], image[keep] * num_classes + labels[keep],
-                                    iou_threshold)]
-    # batched_nms sorts by score; a stable sort by image keeps that order inside each image.
-    keep = keep[torch.sort(image[keep], stable=True).indices]
-    counts = torch.bincount(image[keep], minlength=n).tolist()
-    return [
-        {"boxes": b_, "scores": s_, "labels": l_}
-        for b_, s_, l_ in zip(boxes[keep].split(counts), scores[keep].split(counts), labels[keep].split(counts))
-    ]
+    keep = (scores >= check_real(score_threshold, "score_threshold")).nonzero().flatten()
+    return nms_per_image(boxes[keep], scores[keep], labels[keep], image[keep], n, iou_threshold,
+                         num_classes=num_classes)
 
 
 def cell_box_iou(boxes1: Tensor, boxes2: Tensor, grid_size: int) -> Tensor:
@@ -218,31 +192,18 @@ def cell_box_iou(boxes1: Tensor, boxes2: Tensor, grid_size: int) -> Tensor:
         grid_size: ``S``, to put offsets (cell units) and sizes (image units) on one scale.
 
     Returns:
-        ``(...)`` IoU in ``[0, 1]``; 0 where both boxes are empty.
+        ``(...)`` IoU in ``[0, 1]``; 0 where both boxes are empty (the arithmetic of
+        :func:`cvbook.boxes.paired_box_iou`).
     """
-    def corners(b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        cx, cy, w, h = (b[..., 0] / grid_size, b[..., 1] / grid_size, b[..., 2], b[..., 3])
-        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    def corners(b: Tensor) -> Tensor:
+        cx, cy = b[..., 0] / grid_size, b[..., 1] / grid_size
+        w, h = b[..., 2].clamp(min=0), b[..., 3].clamp(min=0)  # a raw prediction may be negative: empty box
+        return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
 
-    ax1, ay1, ax2, ay2 = corners(boxes1)
-    bx1, by1, bx2, by2 = corners(boxes2)
-    inter = (torch.min(ax2, bx2) - torch.max(ax1, bx1)).clamp(min=0) * (
-        torch.min(ay2, by2) - torch.max(ay1, by1)).clamp(min=0)
-    union = (ax2 - ax1).clamp(min=0) * (ay2 - ay1).clamp(min=0) + (bx2 - bx1).clamp(min=0) * (
-        by2 - by1).clamp(min=0) - inter
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
+    return paired_box_iou(corners(boxes1), corners(boxes2))
 
 
 # ----------------------------------------------------------------------------- models
-
-
-def _conv(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
-    """Convolution, batch norm, leaky ReLU (slope 0.1): YOLO's building block."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.LeakyReLU(0.1),
-    )
 
 
 class SmallYOLO(nn.Module):
@@ -272,11 +233,11 @@ class SmallYOLO(nn.Module):
         layers: list[nn.Module] = []
         c_in = 3
         for i, c in enumerate(widths):
-            layers.append(_conv(c_in, c))
+            layers.append(conv_bn_act(c_in, c, activation="leaky"))
             if i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
             c_in = c
-        layers += [_conv(c_in, c_in), _conv(c_in, c_in // 2, 1)]
+        layers += [conv_bn_act(c_in, c_in, activation="leaky"), conv_bn_act(c_in, c_in // 2, 1, activation="leaky")]
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(c_in // 2, 5 * num_boxes + num_classes, 1)
         # Most cells are empty: start every confidence near sigmoid(-4) ≈ 0.02, not 0.5, so
@@ -325,37 +286,8 @@ def tiny_yolo_v2(num_classes: int = 20, num_anchors: int = 5) -> nn.Sequential:
     layers: list[nn.Module] = []
     c_in = 3
     for c in (16, 32, 64, 128, 256):
-        layers += [_conv(c_in, c), nn.MaxPool2d(2, 2)]
+        layers += [conv_bn_act(c_in, c, activation="leaky"), nn.MaxPool2d(2, 2)]
         c_in = c
-    layers += [_conv(256, 512), nn.ZeroPad2d((0, 1, 0, 1)), nn.MaxPool2d(2, 1)]
-    layers += [_conv(512, 1024), _conv(1024, 1024), nn.Conv2d(1024, num_anchors * (5 + num_classes), 1)]
+    layers += [conv_bn_act(256, 512, activation="leaky"), nn.ZeroPad2d((0, 1, 0, 1)), nn.MaxPool2d(2, 1)]
+    layers += [conv_bn_act(512, 1024, activation="leaky"), conv_bn_act(1024, 1024, activation="leaky"), nn.Conv2d(1024, num_anchors * (5 + num_classes), 1)]
     return nn.Sequential(*layers)
-
-
-def layer_shapes(model: nn.Sequential, input_shape: tuple[int, ...]) -> list[tuple[str, str, int, tuple[int, ...]]]:
-    """The rows of a layer table: ``(layer, kernel, stride, output shape H×W×C)``.
-
-    Runs ``model`` on a ``meta`` tensor (no memory, no arithmetic), so it is instant even
-    for a 416×416 input. Convolution blocks (:class:`~torch.nn.Sequential` starting with a
-    convolution) and max-pools each give one row; the first row is the input. Padding
-    layers are folded into the pooling that follows.
-
-    Args:
-        model: a sequential network of convolution blocks, convolutions and pools.
-        input_shape: ``(N, C, H, W)``.
-    """
-    rows: list[tuple[str, str, int, tuple[int, ...]]] = [("Input", "", 0, (*input_shape[2:], input_shape[1]))]
-    probe = copy.deepcopy(model).to("meta")
-    x = torch.empty(input_shape, device="meta")
-    for layer in probe:
-        x = layer(x)
-        first = layer[0] if isinstance(layer, nn.Sequential) else layer
-        if isinstance(first, nn.Conv2d):
-            k, st = first.kernel_size, first.stride
-            rows.append(("Convolution", f"{k[0]}×{k[1]}", st[0], (x.shape[2], x.shape[3], x.shape[1])))
-        elif isinstance(first, nn.MaxPool2d):
-            k, st = first.kernel_size, first.stride
-            k = k if isinstance(k, int) else k[0]
-            st = st if isinstance(st, int) else st[0]
-            rows.append(("MaxPooling", f"{k}×{k}", st, (x.shape[2], x.shape[3], x.shape[1])))
-    return rows

@@ -7,7 +7,7 @@ then dropout, 9216 → 4096, ReLU, dropout, 4096 → 4096, ReLU, 4096 → ``num_
 
 Unlike torchvision there is no adaptive pooling between the two parts (at 224×224 torchvision's
 ``AdaptiveAvgPool2d((6, 6))`` is the identity), so that the network is exactly the lecture's and
-:func:`cvbook.models.fcn.convolutionize` can turn it into a fully convolutional one.
+:func:`cvbook.convolutionize.convolutionize` can turn it into a fully convolutional one.
 """
 
 from __future__ import annotations

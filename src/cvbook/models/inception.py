@@ -17,6 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cvbook._checks import check_positive_int
+from cvbook.layers import conv_bn_act
+
 __all__ = ["GOOGLENET", "Inception", "NaiveInception"]
 
 GOOGLENET: dict[str, tuple[int, int, int, int, int, int, int]] = {
@@ -34,19 +37,9 @@ GOOGLENET: dict[str, tuple[int, int, int, int, int, int, int]] = {
 """Arguments of :class:`Inception` for each module of GoogLeNet."""
 
 
-def _conv(in_channels: int, out_channels: int, kernel_size: int, batch_norm: bool) -> nn.Sequential:
-    """k×k convolution with "same" padding, optional batch norm, ReLU."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=not batch_norm)]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(out_channels))
-    layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
 def _check(**values: int) -> None:
-    bad = {k: v for k, v in values.items() if not isinstance(v, int) or v < 1}
-    if bad:
-        raise ValueError(f"channel numbers must be positive integers, got {bad}.")
+    for name, value in values.items():
+        check_positive_int(value, name)
 
 
 class NaiveInception(nn.Module):
@@ -60,9 +53,9 @@ class NaiveInception(nn.Module):
         _check(in_channels=in_channels, ch1x1=ch1x1, ch3x3=ch3x3, ch5x5=ch5x5)
         self.branches = nn.ModuleList(
             [
-                _conv(in_channels, ch1x1, 1, batch_norm),
-                _conv(in_channels, ch3x3, 3, batch_norm),
-                _conv(in_channels, ch5x5, 5, batch_norm),
+                conv_bn_act(in_channels, ch1x1, 1, batch_norm=batch_norm),
+                conv_bn_act(in_channels, ch3x3, 3, batch_norm=batch_norm),
+                conv_bn_act(in_channels, ch5x5, 5, batch_norm=batch_norm),
                 nn.MaxPool2d(3, stride=1, padding=1),
             ]
         )
@@ -106,10 +99,10 @@ class Inception(nn.Module):
                ch5x5=ch5x5, pool_proj=pool_proj)
         self.branches = nn.ModuleList(
             [
-                _conv(in_channels, ch1x1, 1, batch_norm),
-                nn.Sequential(_conv(in_channels, ch3x3red, 1, batch_norm), _conv(ch3x3red, ch3x3, 3, batch_norm)),
-                nn.Sequential(_conv(in_channels, ch5x5red, 1, batch_norm), _conv(ch5x5red, ch5x5, 5, batch_norm)),
-                nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv(in_channels, pool_proj, 1, batch_norm)),
+                conv_bn_act(in_channels, ch1x1, 1, batch_norm=batch_norm),
+                nn.Sequential(conv_bn_act(in_channels, ch3x3red, 1, batch_norm=batch_norm), conv_bn_act(ch3x3red, ch3x3, 3, batch_norm=batch_norm)),
+                nn.Sequential(conv_bn_act(in_channels, ch5x5red, 1, batch_norm=batch_norm), conv_bn_act(ch5x5red, ch5x5, 5, batch_norm=batch_norm)),
+                nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv_bn_act(in_channels, pool_proj, 1, batch_norm=batch_norm)),
             ]
         )
 

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from cvbook._checks import check_positive_int
+
 __all__ = [
     "BasicBlock",
     "Bottleneck",
@@ -70,9 +72,8 @@ def _shortcut(in_channels: int, out_channels: int, stride: int, batch_norm: bool
 
 
 def _check_positive(**values: int) -> None:
-    for key, value in values.items():
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    for name, value in values.items():
+        check_positive_int(value, name)
 
 
 class BasicBlock(nn.Module):

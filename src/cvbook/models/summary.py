@@ -18,12 +18,16 @@ __all__ = ["LayerInfo", "count_parameters", "count_macs", "describe", "layer_sha
 @dataclass(frozen=True)
 class LayerInfo:
     """One row of :func:`layer_shapes`: the layer's dotted name, its :func:`describe`, its output
-    shape and its own number of parameters."""
+    shape, its own number of parameters, its type's name, and for convolutions and poolings
+    its kernel size and stride ``(h, w)`` (None for other layers)."""
 
     name: str
     layer: str
     output_shape: tuple[int, ...]
     params: int
+    kind: str = ""
+    kernel: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
 
 
 def _pair(v) -> str:
@@ -54,7 +58,10 @@ def describe(module: nn.Module) -> str:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of scalar parameters (weights and biases) of ``model``."""
+    """Number of scalar parameters (weights and biases) of ``model``, shared tensors counted once.
+
+    With ``trainable_only=True``, only those with ``requires_grad=True``: what an optimiser updates.
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -91,14 +98,20 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerIn
     """Run ``model`` on zeros of ``input_shape`` and record every leaf layer's output shape.
 
     Leaf layers are modules without sub-modules (convolutions, activations, poolings, ...), in
-    the order they run. Works on the ``meta`` device too.
+    the order they run. Works on the ``meta`` device too: build the model under
+    ``with torch.device("meta"):`` and nothing is allocated or computed.
     """
     names = {m: n for n, m in model.named_modules()}
     rows: list[LayerInfo] = []
 
+    def pair(v) -> tuple[int, int] | None:
+        return None if v is None else ((v, v) if isinstance(v, int) else (int(v[0]), int(v[1])))
+
     def hook(module: nn.Module, _inputs, output) -> None:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else ()
-        rows.append(LayerInfo(names[module], describe(module), shape, count_parameters(module)))
+        rows.append(LayerInfo(names[module], describe(module), shape, count_parameters(module),
+                              type(module).__name__, pair(getattr(module, "kernel_size", None)),
+                              pair(getattr(module, "stride", None))))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if next(m.children(), None) is None]
     was_training = model.training

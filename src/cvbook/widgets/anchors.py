@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import traitlets
 
-from cvbook import anchors as anchor_ops
+from cvbook.detection import anchors as anchor_ops
 from cvbook import boxes as box_ops
 from cvbook.widgets._base import WidgetStateError, check_box, image_data_url, module_source, stylesheet
 
@@ -16,12 +16,12 @@ class AnchorWidget(anywidget.AnyWidget):
     """Anchor boxes of an ``h × w`` feature map over a photo (d2l's ``multibox_prior``:
     ``n + m - 1`` anchors per cell from ``n`` sizes and ``m`` ratios), one ground-truth box,
     each anchor's IoU with it, and the anchors assigned to it at ``threshold``
-    (``cvbook.anchors.assign_anchors``: IoU ≥ threshold, plus the best anchor).
+    (``cvbook.detection.anchors.assign_anchors``: IoU ≥ threshold, plus the best anchor).
 
     Click a cell to see its anchors; drag the ground-truth box. Python reads
     ``anchors`` (the selected cell's anchors, pixels ``xyxy``), ``ious`` (their IoU
     with the ground truth) and ``assigned`` (indices into all ``h·w·(n+m-1)`` anchors),
-    computed with ``cvbook.anchors`` and ``cvbook.boxes.box_iou``; the browser
+    computed with ``cvbook.detection.anchors`` and ``cvbook.boxes.box_iou``; the browser
     computes the same in JavaScript.
 
     Args:

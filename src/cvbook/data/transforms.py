@@ -3,7 +3,8 @@
 :mod:`torchvision.transforms.v2` moves, flips, crops and resizes a
 :class:`~torchvision.tv_tensors.BoundingBoxes` together with the image it belongs to,
 as long as the sample is made of ``tv_tensors``. The datasets hand out plain tensors
-(shapes) or PIL images and parsed XML (Pascal VOC); the functions below wrap either into
+(shapes) or PIL images (Pascal VOC, after :func:`cvbook.data.voc.voc_target`); the functions
+below wrap either into
 
 - ``image``: :class:`~torchvision.tv_tensors.Image` ``(3, H, W)``,
 - ``target``: ``{"boxes": BoundingBoxes (K, 4) XYXY, canvas (H, W), "labels": (K,) int64,
@@ -19,22 +20,14 @@ as long as the sample is made of ``tv_tensors``. The datasets hand out plain ten
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ["VOC_CLASSES", "to_tv_tensors", "voc_target", "detection_transform"]
-
-VOC_CLASSES: tuple[str, ...] = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
-)
-"""The 20 Pascal VOC classes, in the order of their label indices (0..19)."""
-
+__all__ = ["to_tv_tensors", "detection_transform"]
 
 def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
     """Wrap a shapes-style sample into ``tv_tensors``.
@@ -65,62 +58,21 @@ def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
     return image, out
 
 
-def voc_target(annotation: dict, class_names: Sequence[str] = VOC_CLASSES, *, keep_difficult: bool = True) -> dict:
-    """Turn one item's target of :class:`torchvision.datasets.VOCDetection` into tensors.
-
-    Args:
-        annotation: the nested dict VOCDetection returns, ``{"annotation": {"object": [...]}}``.
-        class_names: label ``i`` is ``class_names[i]``.
-        keep_difficult: keep objects marked ``difficult`` (VOC's evaluation ignores them).
-
-    Returns:
-        ``{"boxes": (K, 4) float32 xyxy, "labels": (K,) int64, "difficult": (K,) bool}``.
-        VOC's 1-based inclusive pixel indices become pixel edges: ``x1 = xmin − 1``,
-        ``x2 = xmax``.
-    """
-    try:
-        objects = annotation["annotation"]["object"]
-    except (KeyError, TypeError):
-        raise ValueError("annotation must be VOCDetection's {'annotation': {'object': [...]}} dict") from None
-    if isinstance(objects, dict):
-        objects = [objects]
-    index = {name: i for i, name in enumerate(class_names)}
-    boxes, labels, difficult = [], [], []
-    for obj in objects:  # parsing a handful of XML records, not box arithmetic
-        if obj["name"] not in index:
-            raise ValueError(f"class {obj['name']!r} is not in class_names")
-        hard = str(obj.get("difficult", "0")).strip() == "1"
-        if hard and not keep_difficult:
-            continue
-        bb = obj["bndbox"]
-        boxes.append([float(bb["xmin"]) - 1, float(bb["ymin"]) - 1, float(bb["xmax"]), float(bb["ymax"])])
-        labels.append(index[obj["name"]])
-        difficult.append(hard)
-    return {
-        "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-        "labels": torch.tensor(labels, dtype=torch.int64),
-        "difficult": torch.tensor(difficult, dtype=torch.bool),
-    }
-
-
 def detection_transform(*transforms: Callable, sanitize: bool = True) -> Callable:
     """A ``transform(image, target)`` for detection datasets built from v2 transforms.
 
-    The sample is wrapped with :func:`to_tv_tensors` (a VOCDetection target is first
-    converted by :func:`voc_target`), then passed through ``transforms`` in order, then
+    The sample is wrapped with :func:`to_tv_tensors`, then passed through ``transforms`` in order, then
     (``sanitize=True``) boxes are clamped to the image and boxes that became empty are
     dropped together with their labels and masks
     (:class:`~torchvision.transforms.v2.SanitizeBoundingBoxes`).
 
-    Pass it as ``transform=`` to ``cvbook.data.ShapesDetection`` or as
-    ``transforms=`` to the VOC dataset of ``cvbook.data.load("voc2007")``.
+    Pass it as ``transform=`` to ``cvbook.data.ShapesDetection``; for Pascal VOC use
+    :func:`cvbook.data.voc.voc_transforms`, which converts VOC's annotations first.
     """
     tail = [v2.ClampBoundingBoxes(), v2.SanitizeBoundingBoxes()] if sanitize else []
     pipeline = v2.Compose([*transforms, *tail]) if (transforms or tail) else None
 
     def apply(image: Any, target: dict) -> tuple[Tensor, dict]:
-        if "annotation" in target:
-            target = voc_target(target)
         image, target = to_tv_tensors(image, target)
         return pipeline(image, target) if pipeline is not None else (image, target)
 

@@ -1,4 +1,4 @@
-r"""Loss functions of the book's detectors.
+r"""The YOLO v1 loss, beside its model (:mod:`cvbook.detection.yolo`).
 
 The YOLO v1 loss (Redmon et al., 2015, as written in the lecture) sums, over the
 ``S²`` cells ``i`` and the ``B`` predicted boxes ``j`` of every image, five squared
@@ -22,9 +22,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvbook.detection.yolo import _check_grid, cell_box_iou
+from cvbook._checks import check_grid
+from cvbook.detection.yolo import cell_box_iou
 
-__all__ = ["yolo_v1_loss_terms", "yolo_v1_loss", "responsible_boxes"]
+__all__ = ["yolo_v1_loss_terms", "yolo_v1_loss", "responsible_boxes", "yolo_step"]
 
 
 def _signed_sqrt(x: Tensor, eps: float = 1e-9) -> Tensor:
@@ -49,7 +50,7 @@ def responsible_boxes(pred: Tensor, target: Tensor, *, num_boxes: int = 2,
         with its cell's object (0 in empty cells). Both are constants: no gradient flows
         through them.
     """
-    n, s, _ = _check_grid(pred, num_boxes, num_classes, "pred")
+    n, s, _ = check_grid(pred, num_boxes, num_classes, "pred")
     if target.shape != pred.shape:
         raise ValueError(f"target has shape {tuple(target.shape)} but pred has {tuple(pred.shape)}; "
                          "encode the ground truth with the same S, B and C.")
@@ -126,3 +127,19 @@ def yolo_v1_loss(
     terms = yolo_v1_loss_terms(pred, target, num_boxes=num_boxes, num_classes=num_classes)
     return (lambda_coord * terms["coord"] + lambda_obj * terms["obj"]
             + lambda_noobj * terms["noobj"] + lambda_classes * terms["classes"])
+
+
+def yolo_step(model: nn.Module, batch: tuple[Tensor, Tensor], *, num_boxes: int = 2, num_classes: int = 20,
+              lambda_coord: float = 5.0, lambda_obj: float = 1.0, lambda_noobj: float = 0.5,
+              lambda_classes: float = 1.0) -> dict[str, Tensor]:
+    """One YOLO v1 training step's losses, for :func:`cvbook.train.fit`, each term weighted.
+
+    ``batch`` is ``(images, target grids)``; the result holds the four weighted terms of
+    :func:`yolo_v1_loss` under their names, so the training history shows each of them and
+    their sum is the loss. Bind the sizes with ``functools.partial(yolo_step, num_boxes=B,
+    num_classes=C)``.
+    """
+    images, target = batch
+    terms = yolo_v1_loss_terms(model(images), target, num_boxes=num_boxes, num_classes=num_classes)
+    weights = {"coord": lambda_coord, "obj": lambda_obj, "noobj": lambda_noobj, "classes": lambda_classes}
+    return {name: weights[name] * value for name, value in terms.items()}

@@ -1,7 +1,7 @@
 """The Penn-Fudan pedestrian dataset: 170 street photos, 345 pedestrians with boxes and masks.
 
-The archive (https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip, about 53 MB,
-md5 ``5aaa3dee905cef73325923716e38fc6d``) unpacks to::
+The archive (about 53 MB; URL and md5 in the source table, :mod:`cvbook.data.sources`)
+unpacks to::
 
     PennFudanPed/
         PNGImages/FudanPed00001.png ...   colour photos
@@ -23,10 +23,10 @@ from typing import Callable
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["URL", "MD5", "CLASSES", "PennFudan", "download", "load"]
+from cvbook.data.sources import fetch_source
 
-URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip"
-MD5 = "5aaa3dee905cef73325923716e38fc6d"
+__all__ = ["CLASSES", "PennFudan", "download", "load"]
+
 CLASSES = ("background", "pedestrian")  # torchvision detectors reserve label 0 for background
 
 
@@ -54,7 +54,7 @@ class PennFudan(Dataset):
             root = root / "PennFudanPed"
         if not (root / "PNGImages").is_dir() or not (root / "PedMasks").is_dir():
             raise ValueError(f"{root} has no PNGImages/ and PedMasks/ folders: pass the extracted "
-                             f"PennFudanPed folder (download it with cvbook.detection.pennfudan.download).")
+                             f"PennFudanPed folder (download it with cvbook.data.pennfudan.download).")
         if split not in ("train", "test", "all"):
             raise ValueError(f"split={split!r}: use 'train', 'test' or 'all'.")
         images = sorted((root / "PNGImages").glob("*.png"))
@@ -109,14 +109,7 @@ def download(root: str | Path | None = None) -> Path:
     Offline it fails within seconds with a :class:`~cvbook.data.download.DatasetUnavailableError`
     that points to the ``shapes`` data instead.
     """
-    from cvbook.data.download import data_root, extract, fetch
-
-    root = Path(root) if root is not None else data_root() / "penn-fudan"
-    folder = root / "PennFudanPed"
-    if not (folder / "PNGImages").is_dir():
-        archive = fetch(URL, root / "PennFudanPed.zip", MD5, dataset="penn-fudan", instead="shapes")
-        extract(archive, root)
-    return folder
+    return fetch_source("penn-fudan", "all", root=root) / "PennFudanPed"
 
 
 def load(split: str = "train", root: str | Path | None = None, transforms: Callable | None = None) -> PennFudan:

@@ -1,4 +1,4 @@
-"""Anchor boxes for single-shot detectors (SSD), batched over images.
+"""Anchor boxes: priors on every feature-map cell, their assignment to ground truth, box offsets.
 
 The conventions are those of Dive into Deep Learning (d2l), so that results can be
 compared number for number with ``d2l.multibox_prior``, ``d2l.multibox_target`` and
@@ -13,7 +13,8 @@ compared number for number with ``d2l.multibox_prior``, ``d2l.multibox_target`` 
 
 Unlike d2l, nothing here loops over the images of a batch: the only Python loop is the
 greedy matching in :func:`assign_anchors`, over the (few) ground-truth boxes, and it
-handles all images at once.
+handles all images at once. Turning predictions back into detections (decoding, then NMS
+per image and class) is :func:`cvbook.detection.postprocess.multibox_detection`.
 """
 
 from __future__ import annotations
@@ -21,20 +22,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torchvision
 from torch import Tensor
 
-from cvbook.boxes import (
-    _check_anchors,
-    _check_same_device,
-    _check_tensor,
-    _check_threshold,
-    _inter_union,
-    decode_offsets,
-    encode_offsets,
+from cvbook._checks import (
+    check_anchors,
+    check_box_tensor,
+    check_boxes,
+    check_no_nan,
+    check_padded_labels,
+    check_real,
+    check_same_device,
 )
+from cvbook.boxes import box_iou
 
-__all__ = ["multibox_prior", "assign_anchors", "multibox_target", "multibox_detection"]
+__all__ = ["multibox_prior", "assign_anchors", "multibox_target", "encode_offsets", "decode_offsets",
+           "CENTER_SCALE", "SIZE_SCALE", "D2L_EPS"]
+
+#: Scales of the SSD offset parameterisation (centre offsets x10, log-sizes x5), as in
+#: Dive into Deep Learning; they act like the "variances" (0.1, 0.2) of the SSD paper.
+CENTER_SCALE = 10.0
+SIZE_SCALE = 5.0
 
 #: The ``eps`` of d2l's ``offset_boxes``: keeps ``log`` finite for unassigned anchors.
 D2L_EPS = 1e-6
@@ -47,13 +54,14 @@ def _positive_floats(values: Sequence[float], name: str) -> list[float]:
     return values
 
 
-def _anchors_2d(anchors: Tensor) -> Tensor:
-    anchors = _check_tensor(anchors, "anchors")
+def anchors_2d(anchors: Tensor) -> Tensor:
+    """Checked anchors ``(1, A, 4)`` or ``(A, 4)`` as ``(A, 4)``."""
+    anchors = check_box_tensor(anchors, "anchors")
     if anchors.ndim == 3 and anchors.shape[0] == 1:
         anchors = anchors[0]
     if anchors.ndim != 2:
         raise ValueError(f"anchors must have shape (1, A, 4) or (A, 4), got {tuple(anchors.shape)}.")
-    return _check_anchors(anchors)
+    return check_anchors(anchors)
 
 
 def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float], ratios: Sequence[float]) -> Tensor:
@@ -146,8 +154,8 @@ def assign_anchors(
         >>> assign_anchors(gt, anchors)
         tensor([ 0,  0, -1])
     """
-    anchors = _anchors_2d(anchors)
-    gt = _check_tensor(ground_truth, "ground_truth", min_dim=2)
+    anchors = anchors_2d(anchors)
+    gt = check_box_tensor(ground_truth, "ground_truth", min_dim=2)
     if gt.ndim not in (2, 3):
         raise ValueError(f"ground_truth must have shape (K, 4) or (B, K, 4), got {tuple(gt.shape)}.")
     single = gt.ndim == 2
@@ -162,8 +170,8 @@ def assign_anchors(
         valid = valid[None] if single else valid
         if valid.shape != (batch, num_gt):
             raise ValueError(f"valid must have shape {tuple(gt.shape[:-1])}, got {tuple(valid.shape)}.")
-    _check_same_device(("ground_truth", gt), ("anchors", anchors), ("valid", valid))
-    threshold = _check_threshold(iou_threshold)
+    check_same_device(("ground_truth", gt), ("anchors", anchors), ("valid", valid))
+    threshold = check_real(iou_threshold, "iou_threshold")
     if gt.device.type != "meta" and gt.numel():
         ok = ((gt[..., 2:] >= gt[..., :2]).all(dim=-1) | ~valid).all()  # one fused check
         if not bool(ok):
@@ -176,8 +184,7 @@ def assign_anchors(
     if num_gt == 0 or num_anchors == 0:
         return assigned[0] if single else assigned
     gt = torch.where(valid[..., None], gt, 0.0).to(anchors.dtype if anchors.is_floating_point() else torch.float32)
-    inter, union = _inter_union(anchors.to(gt.dtype), gt)  # (B, A, K)
-    jaccard = inter.div_(union)
+    jaccard = box_iou(anchors.to(gt.dtype), gt)  # (B, A, K)
     jaccard.masked_fill_(~valid[:, None, :], -1.0)  # padding can never be chosen
     # Step 2 first (step 1 overwrites it): best box per anchor if IoU >= threshold.
     max_iou, best = torch.max(jaccard, dim=2)
@@ -197,23 +204,12 @@ def assign_anchors(
     return assigned[0] if single else assigned
 
 
-def _check_labels(labels: Tensor) -> Tensor:
-    if not isinstance(labels, Tensor) or labels.ndim != 3 or labels.shape[-1] != 5:
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(
-            f"labels must have shape (B, K, 5), rows [class, x1, y1, x2, y2] (class -1 = padding), got {got}."
-        )
-    if not labels.is_floating_point():
-        raise ValueError(f"labels must be floating point, got {labels.dtype}; call .float().")
-    return labels
-
-
 def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
     """Training targets of every anchor for a batch (d2l's ``multibox_target``, batched).
 
     Anchors are assigned to ground-truth boxes by :func:`assign_anchors`. An assigned
     anchor gets its box's class ``+ 1`` (0 is the background) and the offsets
-    :func:`cvbook.boxes.encode_offsets` of its box (with d2l's ``eps = 1e-6``); the
+    :func:`encode_offsets` of its box (with d2l's ``eps = 1e-6``); the
     others get class 0, zero offsets and a zero mask. Unlike d2l, padding rows (class -1)
     never take an anchor, so images with different numbers of objects batch correctly.
 
@@ -236,9 +232,9 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
         >>> mask
         tensor([[1., 1., 1., 1., 0., 0., 0., 0.]])
     """
-    anchors = _anchors_2d(anchors)
-    labels = _check_labels(labels)
-    _check_same_device(("anchors", anchors), ("labels", labels))
+    anchors = anchors_2d(anchors)
+    labels = check_padded_labels(labels)
+    check_same_device(("anchors", anchors), ("labels", labels))
     batch, num_anchors = labels.shape[0], anchors.shape[0]
     valid = labels[..., 0] >= 0
     assigned = assign_anchors(labels[..., 1:], anchors, iou_threshold, valid=valid)  # (B, A)
@@ -251,76 +247,73 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
     return offsets.reshape(batch, -1), mask.reshape(batch, -1), classes
 
 
-def multibox_detection(
-    cls_probs: Tensor,
-    offset_preds: Tensor,
-    anchors: Tensor,
-    nms_threshold: float = 0.5,
-    score_threshold: float = 0.01,
-    *,
-    max_detections: int | None = None,
-) -> list[dict[str, Tensor]]:
-    """Detections from class probabilities and offsets, with per-class NMS, per image.
+# ------------------------------------------------------------------------- offsets
 
-    For every anchor the predicted box is :func:`cvbook.boxes.decode_offsets` of its
-    offsets, its class the most probable non-background class and its score that
-    probability (as in d2l). Anchors scoring below ``score_threshold`` are dropped, then
-    NMS runs per image and per class (one call of torchvision's ``batched_nms`` for the
-    whole batch; d2l instead runs one class-agnostic NMS per image). Boxes are not
-    clipped to the image (use :func:`cvbook.boxes.clip_boxes`).
+
+def _centre_size(boxes: Tensor) -> Tensor:
+    """Checked ``xyxy`` boxes as ``(cx, cy, w, h)``."""
+    return torch.cat(((boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]), dim=-1)
+
+
+def encode_offsets(anchors: Tensor, boxes: Tensor, eps: float = 0.0) -> Tensor:
+    """Offsets of ``boxes`` relative to ``anchors``, the SSD parameterisation of d2l.
+
+    With anchor centre ``(xa, ya)`` and size ``(wa, ha)``, and box centre ``(x, y)`` and
+    size ``(w, h)``::
+
+        t = (10 (x - xa) / wa,  10 (y - ya) / ha,  5 log(eps + w / wa),  5 log(eps + h / ha))
+
+    This is ``offset_boxes`` of Dive into Deep Learning; d2l uses ``eps = 1e-6`` so that
+    unassigned anchors (box of all zeros) give a finite value, and
+    :func:`multibox_target` passes that. With the default ``eps = 0`` it is
+    the exact inverse of :func:`decode_offsets` (a zero-size box gives ``-inf``, which
+    decodes back to size 0).
 
     Args:
-        cls_probs: ``(B, C + 1, A)`` class probabilities, row 0 the background.
-        offset_preds: ``(B, A * 4)`` (or ``(B, A, 4)``) predicted offsets.
-        anchors: ``(1, A, 4)`` or ``(A, 4)`` anchors, normalised ``xyxy``.
-        nms_threshold: IoU above which a lower-scoring box of the same class is dropped.
-        score_threshold: minimum score of a detection.
-        max_detections: keep at most this many detections per image (the best).
+        anchors: ``(..., 4)`` anchors, ``xyxy``, with positive width and height.
+        boxes: ``(..., 4)`` boxes, ``xyxy``, broadcastable against ``anchors``.
+        eps: added to the size ratios before the logarithm.
 
     Returns:
-        A list of ``B`` dicts (torchvision's detection format, what
-        :func:`cvbook.metrics.mean_average_precision` takes), one per image:
-        ``"boxes"``: ``(N_i, 4)`` normalised ``xyxy``; ``"scores"``: ``(N_i,)``;
-        ``"labels"``: ``(N_i,)`` int64 class in ``0 .. C - 1`` (background excluded,
-        i.e. the class of :func:`multibox_target` minus 1); sorted by decreasing score.
+        ``(..., 4)`` offsets ``(tx, ty, tw, th)``.
 
     Example:
-        >>> anchors = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.05, 0.0, 0.55, 0.5]])
-        >>> probs = torch.tensor([[[0.1, 0.3], [0.9, 0.7]]])  # B=1, C+1=2, A=2
-        >>> out = multibox_detection(probs, torch.zeros(1, 8), anchors)
-        >>> out[0]["scores"], out[0]["labels"]
-        (tensor([0.9000]), tensor([0]))
+        >>> a = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+        >>> encode_offsets(a, torch.tensor([[0.5, 0.0, 1.5, 1.0]]))
+        tensor([[5., 0., 0., 0.]])
     """
-    anchors = _anchors_2d(anchors)
-    if not isinstance(cls_probs, Tensor) or cls_probs.ndim != 3 or cls_probs.shape[1] < 2:
-        got = tuple(cls_probs.shape) if isinstance(cls_probs, Tensor) else type(cls_probs).__name__
-        raise ValueError(f"cls_probs must have shape (B, C + 1, A) with C >= 1, got {got}.")
-    batch, num_classes, num_anchors = cls_probs.shape[0], cls_probs.shape[1] - 1, cls_probs.shape[2]
-    if num_anchors != anchors.shape[0]:
-        raise ValueError(f"cls_probs has {num_anchors} anchors but anchors has {anchors.shape[0]}.")
-    if not isinstance(offset_preds, Tensor) or offset_preds.numel() != batch * num_anchors * 4:
-        got = tuple(offset_preds.shape) if isinstance(offset_preds, Tensor) else type(offset_preds).__name__
-        raise ValueError(f"offset_preds must have shape (B, A * 4) = ({batch}, {num_anchors * 4}), got {got}.")
-    _check_same_device(("cls_probs", cls_probs), ("offset_preds", offset_preds), ("anchors", anchors))
-    if cls_probs.device.type != "meta" and cls_probs.numel() and bool(torch.isnan(cls_probs).any()):
-        raise ValueError("cls_probs contains NaN.")
-    nms_threshold = _check_threshold(nms_threshold, "nms_threshold")
-    score_threshold = _check_threshold(score_threshold, "score_threshold")
-    scores, classes = torch.max(cls_probs[:, 1:], dim=1)  # (B, A)
-    image, anchor = (scores >= score_threshold).nonzero(as_tuple=True)
-    offsets = offset_preds.reshape(batch, num_anchors, 4)[image, anchor]
-    boxes = decode_offsets(anchors[anchor], offsets)
-    scores, classes = scores[image, anchor], classes[image, anchor]
-    keep = torchvision.ops.batched_nms(boxes, scores, image * num_classes + classes, nms_threshold)
-    keep = keep[torch.sort(image[keep], stable=True).indices]  # by image, by score within
-    counts = torch.bincount(image[keep], minlength=batch)
-    if max_detections is not None:
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(keep.numel(), device=keep.device) - starts[image[keep]]
-        keep = keep[rank < max_detections]
-        counts = counts.clamp(max=max_detections)
-    sizes = counts.tolist()
-    return [
-        {"boxes": b, "scores": s, "labels": c}
-        for b, s, c in zip(boxes[keep].split(sizes), scores[keep].split(sizes), classes[keep].split(sizes))
-    ]
+    anchors = check_anchors(anchors)
+    boxes = check_boxes(boxes, "boxes")
+    check_same_device(("anchors", anchors), ("boxes", boxes))
+    anc, box = _centre_size(anchors), _centre_size(boxes)
+    offset_xy = CENTER_SCALE * (box[..., :2] - anc[..., :2]) / anc[..., 2:]
+    offset_wh = SIZE_SCALE * torch.log(eps + box[..., 2:] / anc[..., 2:])
+    return torch.cat((offset_xy, offset_wh), dim=-1)
+
+
+def decode_offsets(anchors: Tensor, offsets: Tensor) -> Tensor:
+    """Boxes from ``anchors`` and predicted offsets: the inverse of :func:`encode_offsets`.
+
+    ``x = xa + tx wa / 10``, ``y = ya + ty ha / 10``, ``w = wa exp(tw / 5)``,
+    ``h = ha exp(th / 5)`` (``offset_inverse`` of Dive into Deep Learning).
+
+    Args:
+        anchors: ``(..., 4)`` anchors, ``xyxy``, with positive width and height.
+        offsets: ``(..., 4)`` offsets ``(tx, ty, tw, th)``, broadcastable against ``anchors``.
+
+    Returns:
+        ``(..., 4)`` boxes, ``xyxy``.
+
+    Example:
+        >>> a = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+        >>> decode_offsets(a, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+        tensor([[0.1000, 0.0000, 1.1000, 1.0000]])
+    """
+    anchors = check_anchors(anchors)
+    offsets = check_box_tensor(offsets, "offsets")
+    check_same_device(("anchors", anchors), ("offsets", offsets))
+    check_no_nan(offsets, "offsets", "check the network's output.")
+    anc = _centre_size(anchors)
+    xy = (offsets[..., :2] * anc[..., 2:] / CENTER_SCALE) + anc[..., :2]
+    wh = torch.exp(offsets[..., 2:] / SIZE_SCALE) * anc[..., 2:]
+    return torch.cat((xy - 0.5 * wh, xy + 0.5 * wh), dim=-1)

@@ -1,7 +1,8 @@
-"""Performance measures of classifiers: error rate, balanced error rate, TP/FP rates, ROC and AUC.
+"""Performance measures of classifiers: accuracy, error rate, balanced error rate, TP/FP rates, ROC and AUC.
 
-Predictions and labels are 1-D integer tensors (or anything ``torch.as_tensor`` takes) of
-the same length ``N``; scores are 1-D float tensors, higher meaning "more positive".
+Predictions are labels ``(N,)`` or class scores ``(N, C)`` (logits or probabilities, reduced
+with ``argmax(dim=1)``), labels ``(N,)`` integers; lists and arrays are converted with
+``torch.as_tensor``. For ROC curves, scores are ``(N,)`` floats, higher meaning "more positive".
 
 >>> error_rate([0, 1, 1, 0], [0, 1, 0, 0])
 0.25
@@ -11,21 +12,14 @@ from __future__ import annotations
 
 import torch
 
+from cvbook._checks import check_class_predictions
+
 __all__ = ["error_rate", "accuracy", "balanced_error_rate", "tp_fp_rates", "roc_curve", "auc", "roc_auc"]
-
-
-def _pair(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
-    pred, target = torch.as_tensor(pred).flatten(), torch.as_tensor(target).flatten()
-    if pred.shape != target.shape:
-        raise ValueError(f"predictions and labels differ in length: {pred.numel()} vs {target.numel()}")
-    if pred.numel() == 0:
-        raise ValueError("no samples: a measure of an empty set is undefined")
-    return pred, target
 
 
 def error_rate(pred, target) -> float:
     r"""The fraction of wrong predictions, $\hat P(f(X) \neq Y)$."""
-    pred, target = _pair(pred, target)
+    pred, target = check_class_predictions(pred, target)
     return (pred != target).double().mean().item()
 
 
@@ -39,7 +33,7 @@ def balanced_error_rate(pred, target, num_classes: int | None = None) -> float:
 
     Classes absent from ``target`` are left out of the mean (their error is undefined).
     """
-    pred, target = _pair(pred, target)
+    pred, target = check_class_predictions(pred, target)
     num_classes = num_classes or int(max(pred.max(), target.max())) + 1
     wrong = torch.bincount(target[pred != target], minlength=num_classes).double()
     count = torch.bincount(target, minlength=num_classes).double()
@@ -50,7 +44,7 @@ def balanced_error_rate(pred, target, num_classes: int | None = None) -> float:
 def tp_fp_rates(pred, target) -> tuple[float, float]:
     r"""Binary true-positive rate $\hat P(f(X)=1 \mid Y=1)$ and false-positive rate
     $\hat P(f(X)=1 \mid Y=0)$; labels are 0 (negative) and 1 (positive)."""
-    pred, target = _pair(pred, target)
+    pred, target = check_class_predictions(pred, target)
     positive, negative = target == 1, target == 0
     if not positive.any() or not negative.any():
         raise ValueError("TP and FP rates need both positive (1) and negative (0) labels")
@@ -67,7 +61,11 @@ def roc_curve(scores, target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         ``fpr``, ``tpr``, ``thresholds``: 1-D tensors of equal length ``T + 1`` for ``T``
         distinct scores, ``fpr`` and ``tpr`` non-decreasing from 0 to 1.
     """
-    scores, target = _pair(scores, target)
+    scores = torch.as_tensor(scores)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be one score per sample (N,), got shape {tuple(scores.shape)}; "
+                         "for class probabilities (N, 2) pass probs[:, 1].")
+    scores, target = check_class_predictions(scores, target)
     scores, target = scores.double(), target.long()
     order = torch.argsort(scores, descending=True, stable=True)
     scores, target = scores[order], target[order]

@@ -1,28 +1,19 @@
-"""Evaluation metrics: detection (AP, mAP) and semantic segmentation (accuracy, IoU, Dice).
+"""Detection metrics: average precision of one class, mean average precision of a detector.
 
-Detection
-    :func:`mean_average_precision` matches detections to ground truth like COCO
-    (per image and class, detections by decreasing score, each taking the unmatched
-    ground-truth box it overlaps most if that IoU is ``>= t``) and reduces each class's
-    precision-recall curve to an AP with one of three interpolations:
+:func:`mean_average_precision` matches detections to ground truth like COCO (per image
+and class, detections by decreasing score, each taking the unmatched ground-truth box it
+overlaps most if that IoU is ``>= t``) and reduces each class's precision-recall curve to an
+AP with one of three interpolations:
 
-    - ``"voc2007"``: 11-point, the mean of the interpolated precision at recall
-      0, 0.1, ..., 1 (PASCAL VOC 2007);
-    - ``"voc2010"``: all-point, the area under the interpolated curve (VOC 2010 and later);
-    - ``"coco"``: 101-point, recall 0, 0.01, ..., 1 (COCO).
+- ``"voc2007"``: 11-point, the mean of the interpolated precision at recall 0, 0.1, ..., 1
+  (PASCAL VOC 2007);
+- ``"voc2010"``: all-point, the area under the interpolated curve (VOC 2010 and later);
+- ``"coco"``: 101-point, recall 0, 0.01, ..., 1 (COCO).
 
-    The interpolated precision at recall ``r`` is the highest precision at any recall
-    ``>= r``. With the defaults it reproduces pycocotools' ``COCOeval`` for boxes
-    (``maxDets=100``, area range ``all``, no crowd): ``result.map`` is COCO's
-    AP@[.5:.95] and ``result.map_50`` its AP@0.5.
-
-Segmentation
-    All metrics derive from a confusion matrix ``M`` (rows: true class, columns:
-    predicted class) over the pixels whose target is not ``ignore_index``. For a class
-    ``c``: ``TP = M[c, c]``, ``FN = sum(M[c, :]) - TP``, ``FP = sum(M[:, c]) - TP``.
-    Each function takes either ``(pred, target, num_classes, ignore_index)`` or a
-    confusion matrix alone (accumulate one over a data set with
-    :func:`confusion_matrix`, then pass it).
+The interpolated precision at recall ``r`` is the highest precision at any recall ``>= r``.
+With the defaults it reproduces pycocotools' ``COCOeval`` for boxes (``maxDets=100``, area
+range ``all``, no crowd): ``result.map`` is COCO's AP@[.5:.95] and ``result.map_50`` its
+AP@0.5. Box overlaps come from :func:`cvbook.boxes.paired_box_iou`, the one IoU of the book.
 """
 
 from __future__ import annotations
@@ -34,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cvbook.boxes import _check_values
+from cvbook._checks import check_box_values, check_integer_labels
+from cvbook.boxes import paired_box_iou
 
 __all__ = [
     "COCO_IOU_THRESHOLDS",
@@ -42,12 +34,6 @@ __all__ = [
     "DetectionMAP",
     "average_precision",
     "mean_average_precision",
-    "confusion_matrix",
-    "pixel_accuracy",
-    "class_accuracy",
-    "iou_per_class",
-    "mean_iou",
-    "dice",
 ]
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95, with exactly the float values COCOeval uses.
@@ -201,6 +187,7 @@ def _gather_boxes(items: Sequence[dict], what: str, with_scores: bool) -> tuple[
         n = item["boxes"].shape[0]
         if any(item[k].shape != (n,) for k in keys[1:]):
             raise ValueError(f"{what}[{i}]: {', '.join(keys[1:])} must have shape ({n},) like the boxes.")
+        check_integer_labels(item["labels"], f"{what}[{i}]['labels']")
     devices = {item[k].device for item in items for k in keys}
     if len(devices) > 1:
         raise ValueError(f"all tensors of {what} must be on one device, got {sorted(map(str, devices))}.")
@@ -211,7 +198,7 @@ def _gather_boxes(items: Sequence[dict], what: str, with_scores: bool) -> tuple[
         return torch.cat([item[key].detach().to(dtype) for item in items]).cpu()
 
     boxes = cat("boxes", torch.float64, (0, 4))
-    _check_values(boxes, f"{what} boxes")  # one fused check for x2 < x1 and NaN
+    check_box_values(boxes, f"{what} boxes")  # one fused check for x2 < x1 and NaN
     scores = cat("scores", torch.float64, (0,)).numpy() if with_scores else None
     if scores is not None and np.isnan(scores).any():
         raise ValueError(f"{what} scores contain NaN.")
@@ -219,18 +206,6 @@ def _gather_boxes(items: Sequence[dict], what: str, with_scores: bool) -> tuple[
     image = np.repeat(np.arange(len(items)), counts)
     local = np.arange(image.size) - np.repeat(np.cumsum(counts) - counts, counts)
     return boxes.numpy(), scores, cat("labels", torch.int64, (0,)).numpy(), image, local
-
-
-def _paired_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
-    """IoU of corresponding boxes (broadcasting ``(..., 4)`` against ``(..., 4)``); 0 for empty unions."""
-    lt = np.maximum(boxes1[..., :2], boxes2[..., :2])
-    rb = np.minimum(boxes1[..., 2:], boxes2[..., 2:])
-    wh = np.clip(rb - lt, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
-    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
-    union = area1 + area2 - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def _pad_groups(group: np.ndarray, num_groups: int, min_width: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +239,7 @@ def mean_average_precision(
     Args:
         predictions: one dict per image with ``"boxes"`` ``(N, 4)`` ``xyxy``,
             ``"scores"`` ``(N,)`` and ``"labels"`` ``(N,)`` int (torchvision's format,
-            what :func:`cvbook.anchors.multibox_detection` returns).
+            what :func:`cvbook.detection.postprocess.multibox_detection` returns).
         targets: one dict per image with ``"boxes"`` ``(K, 4)`` ``xyxy`` and
             ``"labels"`` ``(K,)`` int.
         iou_thresholds: IoU thresholds ``t``; default ``0.5:0.05:0.95`` (COCO).
@@ -329,7 +304,11 @@ def mean_average_precision(
     g_table, _ = _pad_groups(g_group, groups.size)
     num_dets, width_g = d_group.size, g_table.shape[1]
     gt_of_det = g_table[d_group]  # (D, K), -1 = no box
-    ious = _paired_iou(d_boxes[:, None, :], g_boxes[np.maximum(gt_of_det, 0)]) if width_g else np.zeros((num_dets, 0))
+    if width_g:
+        ious = paired_box_iou(torch.from_numpy(d_boxes[:, None, :]),
+                              torch.from_numpy(g_boxes[np.maximum(gt_of_det, 0)])).numpy()
+    else:
+        ious = np.zeros((num_dets, 0))
     ious[gt_of_det < 0] = -1.0
 
     # Greedy matching: step r handles the r-th best detection of every group, for all groups
@@ -385,194 +364,3 @@ def mean_average_precision(
         iou_thresholds=thresholds,
         interpolation=interpolation,
     )
-
-
-# --------------------------------------------------------------------- segmentation
-
-
-def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
-    """Pixel confusion matrix of a semantic segmentation.
-
-    Args:
-        pred: ``(...)`` int predicted class of each pixel (e.g. ``logits.argmax(1)``).
-        target: ``(...)`` int true class of each pixel, same shape.
-        num_classes: ``C``; classes are ``0 .. C - 1``.
-        ignore_index: pixels whose *target* has this value are left out (VOC's 255 border).
-
-    Returns:
-        ``(C, C)`` int64 matrix ``M``, ``M[i, j]`` = number of pixels of true class ``i``
-        predicted as ``j`` (scikit-learn's convention).
-
-    Example:
-        >>> confusion_matrix(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 255]), 2, ignore_index=255)
-        tensor([[1, 1],
-                [0, 1]])
-    """
-    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
-        raise ValueError("pred and target must be tensors.")
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}.")
-    if pred.device != target.device:
-        raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}.")
-    if pred.is_floating_point() or target.is_floating_point():
-        raise ValueError("pred and target must hold integer class indices; for scores, pass scores.argmax(dim=1).")
-    if int(num_classes) < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
-    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
-    if ignore_index is not None:
-        keep = target != ignore_index
-        pred, target = pred[keep], target[keep]
-    if pred.numel() and not bool(((target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)).all()):
-        raise ValueError(
-            f"class indices must lie in [0, {num_classes - 1}]; got target in [{int(target.min())}, "
-            f"{int(target.max())}] and pred in [{int(pred.min())}, {int(pred.max())}]"
-            + ("" if ignore_index is not None else " (pass ignore_index for a 'void' label such as 255)")
-            + "."
-        )
-    return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
-def _confusion(pred: Tensor, target: Tensor | None, num_classes: int | None, ignore_index: int | None) -> Tensor:
-    if target is None:
-        if not isinstance(pred, Tensor) or pred.ndim != 2 or pred.shape[0] != pred.shape[1]:
-            raise ValueError("called with one argument, it must be a (C, C) confusion matrix; else pass pred, target, num_classes.")
-        return pred.to(torch.float64)
-    if num_classes is None:
-        raise ValueError("num_classes is required with pred and target.")
-    return confusion_matrix(pred, target, num_classes, ignore_index).to(torch.float64)
-
-
-def _tp_fp_fn(cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    tp = torch.diagonal(cm)
-    return tp, cm.sum(dim=0) - tp, cm.sum(dim=1) - tp
-
-
-def _ratio(num: Tensor, den: Tensor) -> Tensor:
-    return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), torch.nan)
-
-
-def pixel_accuracy(
-    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
-) -> float:
-    """Fraction of (non-ignored) pixels whose predicted class is right: ``trace(M) / sum(M)``.
-
-    Args:
-        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
-        target: ``(...)`` int true classes.
-        num_classes: ``C``.
-        ignore_index: target value to leave out.
-
-    Returns:
-        The accuracy (NaN if no pixel counts).
-
-    Example:
-        >>> pixel_accuracy(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2)
-        0.75
-    """
-    cm = _confusion(pred, target, num_classes, ignore_index)
-    total = cm.sum()
-    return float(torch.trace(cm) / total) if total > 0 else float("nan")
-
-
-def class_accuracy(
-    pred: Tensor,
-    target: Tensor | None = None,
-    num_classes: int | None = None,
-    ignore_index: int | None = None,
-    definition: str = "voc",
-) -> Tensor:
-    """Per-class accuracy of a segmentation.
-
-    ``definition="voc"`` (default) is the PASCAL VOC 2012 "segmentation accuracy"
-    ``n / (n + e)``, with ``n = TP`` the pixels of class ``c`` predicted as ``c`` and
-    ``e = FP + FN`` the pixels erroneously labelled (predicted ``c`` but not ``c``, or
-    ``c`` but predicted otherwise). It is therefore the same number as the IoU
-    ``TP / (TP + FP + FN)`` of :func:`iou_per_class`: the VOC devkit computes the
-    intersection over union under the name accuracy.
-    ``definition="recall"`` is the other common "class accuracy" (the "mean accuracy"
-    of the FCN paper): ``TP / (TP + FN)``, the fraction of class-``c`` pixels found.
-
-    Args:
-        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
-        target: ``(...)`` int true classes.
-        num_classes: ``C``.
-        ignore_index: target value to leave out.
-        definition: ``"voc"`` or ``"recall"``.
-
-    Returns:
-        ``(C,)`` float64, NaN for a class whose denominator is 0.
-
-    Example:
-        >>> p, t = torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1])
-        >>> class_accuracy(p, t, 2), class_accuracy(p, t, 2, definition="recall")
-        (tensor([0.5000, 0.6667], dtype=torch.float64), tensor([0.5000, 1.0000], dtype=torch.float64))
-    """
-    cm = _confusion(pred, target, num_classes, ignore_index)
-    if definition == "voc":  # n / (n + e) with e = FP + FN: VOC's accuracy is the IoU
-        return iou_per_class(cm)
-    if definition == "recall":
-        tp, _, fn = _tp_fp_fn(cm)
-        return _ratio(tp, tp + fn)
-    raise ValueError(f"definition={definition!r} is unknown; use 'voc' (n / (n + e)) or 'recall' (TP / (TP + FN)).")
-
-
-def iou_per_class(
-    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
-) -> Tensor:
-    """Intersection over union of each class: ``TP / (TP + FP + FN)``.
-
-    Args:
-        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
-        target: ``(...)`` int true classes.
-        num_classes: ``C``.
-        ignore_index: target value to leave out.
-
-    Returns:
-        ``(C,)`` float64; NaN for a class absent from both ``pred`` and ``target``.
-
-    Example:
-        >>> iou_per_class(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2)
-        tensor([0.5000, 0.6667], dtype=torch.float64)
-    """
-    cm = _confusion(pred, target, num_classes, ignore_index)
-    tp, fp, fn = _tp_fp_fn(cm)
-    return _ratio(tp, tp + fp + fn)
-
-
-def mean_iou(
-    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
-) -> float:
-    """Mean of :func:`iou_per_class` over the classes present in ``pred`` or ``target``.
-
-    Example:
-        >>> round(mean_iou(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 3), 4)  # class 2 absent
-        0.5833
-    """
-    return float(torch.nanmean(iou_per_class(pred, target, num_classes, ignore_index)))
-
-
-def dice(
-    pred: Tensor,
-    target: Tensor | None = None,
-    num_classes: int | None = None,
-    ignore_index: int | None = None,
-    per_class: bool = False,
-) -> float | Tensor:
-    """Dice coefficient (F1 score) of each class, ``2 TP / (2 TP + FP + FN)``, or their mean.
-
-    Args:
-        pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
-        target: ``(...)`` int true classes.
-        num_classes: ``C``.
-        ignore_index: target value to leave out.
-        per_class: return the ``(C,)`` float64 tensor (NaN for absent classes) instead of
-            the mean over present classes.
-
-    Example:
-        >>> dice(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2, per_class=True)
-        tensor([0.6667, 0.8000], dtype=torch.float64)
-    """
-    cm = _confusion(pred, target, num_classes, ignore_index)
-    tp, fp, fn = _tp_fp_fn(cm)
-    values = _ratio(2 * tp, 2 * tp + fp + fn)
-    return values if per_class else float(torch.nanmean(values))

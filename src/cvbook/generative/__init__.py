@@ -1,0 +1,1 @@
+"""Part IV of the book, representation and generation, one module per idea."""

@@ -1,0 +1,1 @@
+"""Part III of the book, semantic and instance segmentation, one module per idea."""
