@@ -34,6 +34,41 @@ def test_executed_in_order_without_errors(path):
     assert not errors, f"{rel(path)}: error output {errors[0].ename}: {errors[0].evalue}"
 
 
+@pytest.mark.parametrize("path", EXECUTED, ids=rel)
+def test_outputs_come_from_the_committed_source(path):
+    """`make execute` stores each code cell's source hash with its outputs; an edited cell must be re-run."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from execute_notebooks import source_hash
+
+    nb = nbformat.read(path, as_version=4)
+    stale = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()
+             and c.metadata.get("cvbook", {}).get("source_sha256") != source_hash(c.source)]
+    assert not stale, (f"{rel(path)}: cells {stale} changed since their outputs were made "
+                       "(or were never run by `make execute`): run `make execute` and commit the result")
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=rel)
+def test_each_cell_prints_one_block_per_stream(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        kinds = [(o.output_type, o.get("name")) for o in cell.get("outputs", []) if o.output_type == "stream"]
+        outputs = [(o.output_type, o.get("name")) for o in cell.get("outputs", [])]
+        split = any(a == b and a[0] == "stream" for a, b in zip(outputs, outputs[1:]))
+        assert not split, f"{rel(path)} cell {i}: consecutive outputs on one stream (run `make execute`) {kinds}"
+
+
+@pytest.mark.parametrize("path", BOOK, ids=rel)
+def test_every_page_has_a_figure(path):
+    """Every chapter shows figures (or live widgets); `make execute` once stripped them with MPLBACKEND=Agg."""
+    nb = nbformat.read(path, as_version=4)
+    kinds = ("image/png", "application/vnd.jupyter.widget-view+json")
+    figures = sum(any(k in o.get("data", {}) for k in kinds) for c in nb.cells if c.cell_type == "code"
+                  for o in c.outputs)
+    assert figures >= 1, f"{rel(path)} shows no figure"
+
+
 @pytest.mark.parametrize("path", EXECUTED + STUDENT_LABS, ids=rel)
 def test_small_enough(path):
     assert path.stat().st_size < 2_000_000, f"{rel(path)} is {path.stat().st_size / 1e6:.1f} MB (limit 2 MB)"

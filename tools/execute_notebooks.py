@@ -1,9 +1,18 @@
 """Execute notebooks in place, top to bottom, in the quick profile (`make execute`).
 
 Usage: python tools/execute_notebooks.py NOTEBOOK [NOTEBOOK ...]
-Prints each notebook's wall time; stops at the first notebook that raises.
+
+Each notebook runs in a fresh kernel with the settings of `make test`: the quick profile, one
+OpenMP thread, PYTHONHASHSEED=0, and the inline matplotlib backend (so figures are kept even
+when the caller exported MPLBACKEND=Agg). Afterwards each code cell's consecutive outputs on
+the same stream are merged into one (a table printed line by line shows as one block in the
+book), timing metadata is dropped, and the hash of each code cell's source is stored in its
+metadata (``cvbook.source_sha256``): the hygiene test compares it with the source, so an edited
+cell whose committed outputs were not regenerated is caught. Prints each notebook's wall
+time; stops at the first notebook that raises.
 """
 
+import hashlib
 import os
 import sys
 import time
@@ -13,8 +22,26 @@ import nbformat
 from nbclient import NotebookClient
 
 os.environ.setdefault("CVBOOK_PROFILE", "quick")
-os.environ.setdefault("PYTHONHASHSEED", "0")
-os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+os.environ["PYTHONHASHSEED"] = "0"
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+
+
+def source_hash(source: str) -> str:
+    """The hash stored with a cell's outputs: sha256 of its source, first 16 hex digits."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def merge_streams(outputs: list) -> list:
+    """Consecutive stream outputs of the same stream (stdout, stderr) as one output."""
+    merged: list = []
+    for out in outputs:
+        if merged and out.output_type == "stream" and merged[-1].output_type == "stream" \
+                and merged[-1].name == out.name:
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
 
 
 def execute(path: Path) -> float:
@@ -22,8 +49,11 @@ def execute(path: Path) -> float:
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
-    for cell in nb.cells:  # keep diffs small: no per-cell timing metadata
-        cell.metadata.pop("execution", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # keep diffs small: no per-cell timing metadata
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
+            cell.metadata.setdefault("cvbook", {})["source_sha256"] = source_hash(cell.source)
     nbformat.write(nb, path)
     return seconds
 
