@@ -47,7 +47,10 @@ def _missing(reason: str) -> None:
     pytest.skip(reason, allow_module_level=True)
 
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+try:
+    from playwright import sync_api
+except ImportError:
+    _missing("the playwright package is not installed (requirements.txt pins it)")
 if not (HTML / PAGE).is_file():
     _missing(f"{HTML / PAGE} is not built: run `make book` (or set CVBOOK_HTML)")
 if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:

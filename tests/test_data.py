@@ -241,6 +241,7 @@ def _timed(fn) -> float:
 @pytest.mark.parametrize("kwargs, message", [
     ({"classes": 11}, "between 1 and 10"), ({"classes": ("circle", "blob")}, "unknown shape"),
     ({"min_objects": 3, "max_objects": 2}, "min_objects"),
+    ({"size": 16, "radius": (0.2, 0.45)}, "radius=.*fit inside"), ({"size": 0}, "size must be a positive integer"),
 ])
 def test_shapes_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

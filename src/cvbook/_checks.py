@@ -35,6 +35,8 @@ __all__ = [
     "check_integer_labels",
     "check_class_predictions",
     "check_image_batch",
+    "check_rgb_images",
+    "check_numpy_image",
     "check_padded_labels",
     "check_grid",
     "check_image_size",
@@ -273,3 +275,38 @@ def check_grid(grid: object, num_boxes: int, num_classes: int, name: str = "grid
                          f"num_classes={num_classes} need 5B + C = {5 * num_boxes + num_classes}; "
                          "pass the B and C the tensor was made with.")
     return grid.shape[0], grid.shape[1], grid.shape[-1]
+
+
+def check_rgb_images(images: object, name: str = "images") -> Tensor:
+    """RGB images ``(..., 3, H, W)``, floating point (any number of leading dimensions)."""
+    if not isinstance(images, Tensor) or images.ndim < 3 or images.shape[-3] != 3:
+        raise ValueError(f"{name} must be a tensor (..., 3, H, W) of RGB images, got {describe(images)}; "
+                         "convert greyscale images to three channels first.")
+    if not images.is_floating_point():
+        raise ValueError(f"{name} must be floating point (e.g. scaled to [0, 1]), got {images.dtype}; "
+                         "use images.float() / 255.")
+    return images
+
+
+def check_numpy_image(image: object, name: str = "image"):
+    """An ``(H, W, 3)`` (or greyscale ``(H, W)``) image array, as float64 RGB in ``[0, 1]``.
+
+    uint8 images are scaled by 1/255; float images must already lie in ``[0, 1]``.
+    """
+    import numpy as np
+
+    if isinstance(image, Tensor):
+        raise ValueError(f"{name} must be a NumPy (H, W, 3) array; for a torch (3, H, W) tensor pass "
+                         "image.permute(1, 2, 0).numpy().")
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must be (H, W, 3) (or greyscale (H, W)), got shape {image.shape}; "
+                         "for a torch (3, H, W) tensor pass image.permute(1, 2, 0).numpy().")
+    if image.dtype == np.uint8:
+        return image.astype(np.float64) / 255.0
+    image = image.astype(np.float64)
+    if image.size and (image.min() < 0 or image.max() > 1):
+        raise ValueError(f"a float {name} must have values in [0, 1]; scale it, or pass uint8.")
+    return image

@@ -24,17 +24,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from cvbook._checks import check_rgb_images
+
 __all__ = ["pca_colour_basis", "PCAColour", "five_crop", "ten_crop", "ten_crop_predict"]
-
-
-def _check_rgb(images: Tensor, name: str = "images") -> None:
-    if not torch.is_tensor(images) or images.ndim < 3 or images.shape[-3] != 3:
-        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
-        raise ValueError(f"{name} must be a tensor (..., 3, H, W) of RGB images, got {shape}; "
-                         "convert greyscale images to three channels first.")
-    if not images.is_floating_point():
-        raise ValueError(f"{name} must be floating point (e.g. scaled to [0, 1]), got {images.dtype}; "
-                         "use images.float() / 255.")
 
 
 def pca_colour_basis(images: Tensor) -> tuple[Tensor, Tensor]:
@@ -49,7 +41,7 @@ def pca_colour_basis(images: Tensor) -> tuple[Tensor, Tensor]:
         ``eigenvectors[:, i]`` the unit principal component :math:`p_i` (sign as returned by
         ``torch.linalg.eigh``). Computed in float64, returned in the dtype of ``images``.
     """
-    _check_rgb(images)
+    check_rgb_images(images)
     pixels = images.movedim(-3, -1).reshape(-1, 3).double()
     if pixels.shape[0] < 2:
         raise ValueError("need at least two pixels to estimate a colour covariance.")
@@ -109,7 +101,7 @@ class PCAColour(nn.Module):
         return (alpha * self.scales) @ self.eigenvectors.T
 
     def forward(self, images: Tensor) -> Tensor:
-        _check_rgb(images)
+        check_rgb_images(images)
         batch = images.reshape(-1, *images.shape[-3:])
         alpha = torch.randn(batch.shape[0], 3, generator=self.generator) * self.sigma
         delta = self.shift(alpha.to(self.eigenvalues.device)).to(images.dtype)

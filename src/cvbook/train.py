@@ -17,7 +17,7 @@ in mixed precision on CUDA (bfloat16 on GPUs of compute capability 8.0 and newer
 a gradient scaler on older ones such as Colab's T4, whatever ``is_bf16_supported`` says),
 follows an optional warm-up and cosine learning-rate schedule, stops early at a time budget,
 shows a tqdm bar, refuses to go on when a loss becomes NaN, and returns a :class:`History` of
-every named loss and metric with its plot.
+every named loss and metric with its plot (:class:`cvbook.history.History`).
 
 >>> history = fit(model, train_loader, epochs=5, val_loader=test_loader)  # doctest: +SKIP
 >>> history = fit(detector, loader, steps=2000, step=ssd_step, warmup=10, schedule="cosine")  # doctest: +SKIP
@@ -35,7 +35,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -44,9 +43,10 @@ from tqdm.auto import tqdm
 
 from cvbook import profile
 from cvbook._checks import check_positive_int, check_real
+from cvbook.history import History
 from cvbook.metrics.classification import accuracy
 
-__all__ = ["History", "fit", "evaluate", "predict", "to_device", "amp_dtype", "lr_factor", "SCHEDULES"]
+__all__ = ["fit", "evaluate", "predict", "to_device", "amp_dtype", "lr_factor", "SCHEDULES"]
 
 Metric = Callable[[Tensor, Any], float]
 Step = Callable[[nn.Module, Any], Mapping[str, Tensor]]
@@ -93,81 +93,6 @@ def lr_factor(step: int, total: int, *, warmup: int = 0, schedule: str = "consta
         return 1.0
     progress = min((step - warmup) / max(1, total - warmup), 1.0)
     return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-@dataclass
-class History:
-    """What :func:`fit` did.
-
-    ``rows[i]`` summarises one period (an epoch; with ``steps=`` every ``eval_every``
-    steps) and maps names to values: ``train_<loss>`` and ``train_<metric>`` averaged over
-    the period's batches, ``val_<loss>`` and ``val_<metric>`` on ``val_loader``, anything
-    ``on_epoch_end`` returned, ``epoch`` and ``step`` (counts so far), ``lr`` and ``seconds``
-    (wall time of the period). ``steps[name]`` lists every step's value of each named loss.
-    ``stopped_by_budget`` says whether ``time_budget`` ended the run early.
-    """
-
-    rows: list[dict[str, float]] = field(default_factory=list)
-    steps: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-    stopped_by_budget: bool = False
-
-    def __getitem__(self, name: str) -> list[float]:
-        return [row[name] for row in self.rows if name in row]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def last(self) -> dict[str, float]:
-        return self.rows[-1] if self.rows else {}
-
-    @property
-    def num_steps(self) -> int:
-        return max((len(v) for v in self.steps.values()), default=0)
-
-    def plot(self, metrics: Iterable[str] | None = None, title: str = "Training curves", per: str = "epoch",
-             smooth: int = 10):
-        """Draw the curves; returns the figure.
-
-        ``per="epoch"``: the loss (left) and each metric (one panel each) against the epoch,
-        training and validation. ``per="step"``: every named loss against the step, as a
-        moving average over ``smooth`` steps.
-        """
-        import matplotlib.pyplot as plt
-        import numpy as np
-
-        if per == "step":
-            fig, ax = plt.subplots(figsize=(6, 3.4))
-            for name, values in self.steps.items():
-                k = max(1, min(smooth, len(values)))
-                ax.plot(np.arange(k, len(values) + 1), np.convolve(values, np.ones(k) / k, mode="valid"), label=name)
-            ax.set(title=title, xlabel="step", ylabel=f"loss (moving average of {smooth})")
-            ax.legend()
-            ax.grid(alpha=0.3)
-            fig.tight_layout()
-            return fig
-        names = {k for row in self.rows for k in row}
-        splits = ("train", "val")
-        if metrics is None:
-            metrics = sorted({k.split("_", 1)[1] for k in names if k.split("_", 1)[0] in splits}
-                             - {"loss"} - set(self.steps))
-        metrics = list(metrics)
-        fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.5 * (1 + len(metrics)), 3.4), squeeze=False)
-        x = [row.get("epoch", i + 1) for i, row in enumerate(self.rows)]
-        losses = [n for n in self.steps] if len(self.steps) > 1 else []
-        for ax, metric in zip(axes[0], ["loss", *metrics]):
-            for split in splits:
-                for name in ([metric] if metric != "loss" else ["loss", *losses]):
-                    values = [row.get(f"{split}_{name}", math.nan) for row in self.rows]
-                    if not all(math.isnan(v) for v in values):
-                        ax.plot(x, values, marker="o", label=f"{split} {name}" if name != metric else split)
-            ax.set(title=metric, xlabel="epoch", ylabel=metric)
-            ax.legend()
-            ax.grid(alpha=0.3)
-        fig.suptitle(title)
-        fig.tight_layout()
-        return fig
 
 
 def _supervised(loss_fn: Callable, metrics: Mapping[str, Metric]) -> Callable:

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cvbook._checks import check_positive_int
+
 __all__ = ["SHAPE_NAMES", "ShapesBatch", "generate_shapes", "ShapesDetection", "ShapesClassification"]
 
 # Each shape is a region {(u, v) : inside(u, v)} in coordinates normalised by the
@@ -110,6 +112,12 @@ def generate_shapes(
         raise ValueError(f"unknown shape(s) {unknown}; available: {', '.join(SHAPE_NAMES)}")
     if not 1 <= min_objects <= max_objects:
         raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+    check_positive_int(n, "n", minimum=0)
+    check_positive_int(size, "size")
+    largest = (size / 2 - 1) / size  # a disc must fit with a pixel to spare on both sides
+    if not 0 < radius[0] <= radius[1] <= largest:
+        raise ValueError(f"radius={tuple(radius)} must satisfy 0 < low <= high <= {largest:.3f} for {size}×{size} "
+                         "images (the disc and its centre must fit inside); use smaller radii or a larger size.")
     rng = np.random.default_rng(seed)
     k = max_objects
 

@@ -33,6 +33,8 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
+from cvbook._checks import check_numpy_image
+
 __all__ = ["RegionFeatures", "initial_regions", "region_features", "similarity", "selective_search"]
 
 COLOUR_BINS = 25
@@ -57,21 +59,6 @@ class RegionFeatures:
     box: np.ndarray
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3) (or greyscale (H, W)), got shape {image.shape}; "
-                         "for a torch (3, H, W) tensor pass image.permute(1, 2, 0).numpy().")
-    if image.dtype == np.uint8:
-        return image.astype(np.float64) / 255.0
-    image = image.astype(np.float64)
-    if image.min() < 0 or image.max() > 1:
-        raise ValueError("a float image must have values in [0, 1]; scale it, or pass uint8.")
-    return image
-
-
 def initial_regions(image: np.ndarray, *, scale: float = 100.0, sigma: float = 0.8,
                     min_size: int = 50) -> np.ndarray:
     """Felzenszwalb–Huttenlocher graph-based segmentation: the starting regions.
@@ -87,7 +74,7 @@ def initial_regions(image: np.ndarray, *, scale: float = 100.0, sigma: float = 0
     """
     from skimage.segmentation import felzenszwalb
 
-    labels = felzenszwalb(_check_image(image), scale=scale, sigma=sigma, min_size=min_size)
+    labels = felzenszwalb(check_numpy_image(image), scale=scale, sigma=sigma, min_size=min_size)
     return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int64)
 
 
@@ -122,7 +109,7 @@ def region_features(image: np.ndarray, labels: np.ndarray) -> RegionFeatures:
         image: ``(H, W, 3)`` uint8, or float in ``[0, 1]``.
         labels: ``(H, W)`` integer labels ``0..R-1`` (e.g. from :func:`initial_regions`).
     """
-    image = _check_image(image)
+    image = check_numpy_image(image)
     labels = np.asarray(labels)
     if labels.shape != image.shape[:2]:
         raise ValueError(f"labels {labels.shape} must have the image's height and width {image.shape[:2]}.")
@@ -208,7 +195,7 @@ def selective_search(
         last merge (the whole image) back to the initial regions: larger, later regions
         first, as in the hierarchy.
     """
-    img = _check_image(image)
+    img = check_numpy_image(image)
     labels = initial_regions(img, scale=scale, sigma=sigma, min_size=min_size)
     feats = region_features(img, labels)
     r = len(feats.size)

@@ -1,4 +1,4 @@
-"""Performance measures of classifiers: accuracy, error rate, balanced error rate, TP/FP rates, ROC and AUC.
+"""Performance measures of classifiers: confusion matrix, accuracy, error rates, TP/FP rates, ROC and AUC.
 
 Predictions are labels ``(N,)`` or class scores ``(N, C)`` (logits or probabilities, reduced
 with ``argmax(dim=1)``), labels ``(N,)`` integers; lists and arrays are converted with
@@ -11,10 +11,53 @@ with ``argmax(dim=1)``), labels ``(N,)`` integers; lists and arrays are converte
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from cvbook._checks import check_class_predictions
 
-__all__ = ["error_rate", "accuracy", "balanced_error_rate", "tp_fp_rates", "roc_curve", "auc", "roc_auc"]
+__all__ = ["confusion_matrix", "error_rate", "accuracy", "balanced_error_rate", "tp_fp_rates", "roc_curve", "auc", "roc_auc"]
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
+    """Confusion matrix of a classifier, or of a semantic segmentation (pixels as samples).
+
+    Args:
+        pred: ``(...)`` int predicted class of each sample or pixel (e.g. ``logits.argmax(1)``).
+        target: ``(...)`` int true class, same shape.
+        num_classes: ``C``; classes are ``0 .. C - 1``.
+        ignore_index: samples whose *target* has this value are left out (VOC's 255 border).
+
+    Returns:
+        ``(C, C)`` int64 matrix ``M``, ``M[i, j]`` = number of samples of true class ``i``
+        predicted as ``j`` (scikit-learn's convention).
+
+    Example:
+        >>> confusion_matrix(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 255]), 2, ignore_index=255)
+        tensor([[1, 1],
+                [0, 1]])
+    """
+    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
+        raise ValueError("pred and target must be tensors.")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}.")
+    if pred.device != target.device:
+        raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}.")
+    if pred.is_floating_point() or target.is_floating_point():
+        raise ValueError("pred and target must hold integer class indices; for scores, pass scores.argmax(dim=1).")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        pred, target = pred[keep], target[keep]
+    if pred.numel() and not bool(((target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)).all()):
+        raise ValueError(
+            f"class indices must lie in [0, {num_classes - 1}]; got target in [{int(target.min())}, "
+            f"{int(target.max())}] and pred in [{int(pred.min())}, {int(pred.max())}]"
+            + ("" if ignore_index is not None else " (pass ignore_index for a 'void' label such as 255)")
+            + "."
+        )
+    return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def error_rate(pred, target) -> float:

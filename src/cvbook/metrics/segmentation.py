@@ -4,7 +4,9 @@ All metrics derive from a confusion matrix ``M`` (rows: true class, columns: pre
 class) over the pixels whose target is not ``ignore_index``. For a class ``c``:
 ``TP = M[c, c]``, ``FN = sum(M[c, :]) - TP``, ``FP = sum(M[:, c]) - TP``. Each function
 takes either ``(pred, target, num_classes, ignore_index)`` or a confusion matrix alone
-(accumulate one over a data set with :func:`confusion_matrix`, then pass it).
+(accumulate one over a data set with :func:`confusion_matrix`, then pass it). A pixel
+confusion matrix is a classifier's confusion matrix over pixels: :func:`confusion_matrix` is
+:func:`cvbook.metrics.classification.confusion_matrix`, exported here too.
 """
 
 from __future__ import annotations
@@ -12,49 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cvbook.metrics.classification import confusion_matrix
+
 __all__ = ["confusion_matrix", "pixel_accuracy", "class_accuracy", "iou_per_class", "mean_iou", "dice"]
-
-
-def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
-    """Pixel confusion matrix of a semantic segmentation.
-
-    Args:
-        pred: ``(...)`` int predicted class of each pixel (e.g. ``logits.argmax(1)``).
-        target: ``(...)`` int true class of each pixel, same shape.
-        num_classes: ``C``; classes are ``0 .. C - 1``.
-        ignore_index: pixels whose *target* has this value are left out (VOC's 255 border).
-
-    Returns:
-        ``(C, C)`` int64 matrix ``M``, ``M[i, j]`` = number of pixels of true class ``i``
-        predicted as ``j`` (scikit-learn's convention).
-
-    Example:
-        >>> confusion_matrix(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 255]), 2, ignore_index=255)
-        tensor([[1, 1],
-                [0, 1]])
-    """
-    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
-        raise ValueError("pred and target must be tensors.")
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}.")
-    if pred.device != target.device:
-        raise ValueError(f"pred and target must be on the same device, got {pred.device} and {target.device}.")
-    if pred.is_floating_point() or target.is_floating_point():
-        raise ValueError("pred and target must hold integer class indices; for scores, pass scores.argmax(dim=1).")
-    if int(num_classes) < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
-    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
-    if ignore_index is not None:
-        keep = target != ignore_index
-        pred, target = pred[keep], target[keep]
-    if pred.numel() and not bool(((target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)).all()):
-        raise ValueError(
-            f"class indices must lie in [0, {num_classes - 1}]; got target in [{int(target.min())}, "
-            f"{int(target.max())}] and pred in [{int(pred.min())}, {int(pred.max())}]"
-            + ("" if ignore_index is not None else " (pass ignore_index for a 'void' label such as 255)")
-            + "."
-        )
-    return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def _confusion(pred: Tensor, target: Tensor | None, num_classes: int | None, ignore_index: int | None) -> Tensor:

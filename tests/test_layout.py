@@ -1,0 +1,157 @@
+"""The package's layout: layers, private names, one training loop, module sizes, and the chapter map."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cvbook
+from notebooks import BOOK, LAB_SOURCES, ROOT
+
+SRC = ROOT / "src" / "cvbook"
+MODULES = sorted(p for p in SRC.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+# Lower layers never import higher ones. Parts come in the book's order: Part III may use
+# Part II's detection code, never the other way round.
+LAYERS = [
+    (0.0, ("cvbook", "cvbook._checks", "cvbook.profile")),
+    (1.0, ("cvbook.plot", "cvbook.history", "cvbook.layers", "cvbook.boxes", "cvbook.data")),
+    (2.0, ("cvbook.metrics",)),
+    (3.0, ("cvbook.models", "cvbook.convolutionize", "cvbook.augment", "cvbook.transfer", "cvbook.weights")),
+    (4.0, ("cvbook.train",)),
+    (5.0, ("cvbook.detection",)),
+    (5.1, ("cvbook.segmentation",)),
+    (5.2, ("cvbook.generative",)),
+    (6.0, ("cvbook.widgets", "cvbook.labs", "cvbook.grade")),
+]
+
+
+def layer(name: str) -> float:
+    best, found = -1, None
+    for level, prefixes in LAYERS:
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), level
+    assert found is not None, f"{name} has no layer: add it to LAYERS in {__file__}"
+    return found
+
+
+def cvbook_imports(path: Path) -> list[tuple[str, list[str], int]]:
+    """Every import of a cvbook module in a file, with the names it takes: (module, names, line)."""
+    tree = ast.parse(path.read_text())
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target == "cvbook" or target.startswith("cvbook."):
+                found.append((target, [a.name for a in node.names], node.lineno))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, [], node.lineno) for a in node.names if a.name.startswith("cvbook")]
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_no_import_goes_up_a_layer_or_takes_a_private_name(path):
+    me = module_name(path)
+    for target, names, line in cvbook_imports(path):
+        for name in names or [""]:
+            full = f"{target}.{name}" if name and (SRC / Path(*target.split(".")[1:], name)).exists() else target
+            assert layer(full) <= layer(me), f"{me} (line {line}) imports {full} from a higher layer"
+            private = name.startswith("_") or any(part.startswith("_") and part not in ("_checks",)
+                                                  for part in full.split(".")[1:] if part != "__init__")
+            same_package = full.rpartition(".")[0] == me.rpartition(".")[0] or full.startswith(me + ".")
+            assert not private or same_package, f"{me} (line {line}) imports the private {full}.{name}"
+
+
+def test_no_optimiser_step_or_backward_outside_the_training_loop():
+    offenders = []
+    for path in MODULES:
+        if path.name == "train.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("step", "backward", "zero_grad") and not node.args:
+                offenders.append(f"{module_name(path)} line {node.lineno}: .{node.func.attr}()")
+    assert not offenders, "every model trains through cvbook.train.fit: " + "; ".join(offenders)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_modules_stay_small(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= 420, f"{module_name(path)} has {lines} lines; split it by concept (about 400 at most)"
+
+
+# ------------------------------------------------------------------------- chapter map
+
+
+def chapter_map() -> dict[str, set[str]]:
+    """The map in cvbook's docstring: ``- ``book/NN_name``: module, module, ...`` lines."""
+    entries = re.findall(r"^- ``([\w/]+)``: (.+)$", cvbook.__doc__, flags=re.M)
+    assert entries, "cvbook's docstring has no chapter map"
+    return {page: {m.strip() for m in modules.split(",")} for page, modules in entries}
+
+
+def notebook_modules(path: Path) -> set[str]:
+    """The cvbook modules a notebook imports (``from cvbook import data`` -> ``data``)."""
+    found = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(re.sub(r"^(\s*)[!%].*", r"\1pass", line) for line in cell.source.splitlines())
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "cvbook":
+                base = node.module.split(".")[1:]
+                for alias in node.names:
+                    as_module = SRC.joinpath(*base, alias.name)
+                    if as_module.with_suffix(".py").exists() or (as_module / "__init__.py").exists():
+                        found.add(".".join(base + [alias.name]))
+                    else:
+                        found.add(".".join(base))
+            elif isinstance(node, ast.Import):
+                found |= {a.name.partition(".")[2] for a in node.names if a.name.startswith("cvbook.")}
+    return found
+
+
+def page(path: Path) -> str:
+    return path.relative_to(ROOT).with_suffix("").as_posix()
+
+
+def test_chapter_map_lists_every_page_and_only_existing_modules():
+    pages = {page(p) for p in BOOK + LAB_SOURCES}
+    mapped = chapter_map()
+    assert set(mapped) == pages, f"missing from the map: {sorted(pages - set(mapped))}; stale: {sorted(set(mapped) - pages)}"
+    for modules in mapped.values():
+        for m in modules:
+            target = SRC.joinpath(*m.split("."))
+            assert target.with_suffix(".py").exists() or (target / "__init__.py").exists(), f"no module cvbook.{m}"
+
+
+@pytest.mark.parametrize("path", BOOK + LAB_SOURCES, ids=page)
+def test_chapter_map_agrees_with_the_notebooks_imports(path):
+    assert notebook_modules(path) == chapter_map()[page(path)], (
+        f"{page(path)} imports {sorted(notebook_modules(path))}; update the chapter map in src/cvbook/__init__.py")
+
+
+def test_api_page_is_generated_from_the_chapter_map():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from api_page import render
+
+    assert (ROOT / "book" / "api.md").read_text() == render(), "book/api.md is stale: run `python tools/api_page.py`"
