@@ -22,7 +22,7 @@ __all__ = ["PREDICATES", "spatial_relations", "scene_graph"]
 PREDICATES: tuple[str, ...] = ("none", "inside", "contains", "overlaps", "left of", "right of", "above", "below")
 
 
-def spatial_relations(boxes: Tensor, near: float = 1.0, inside: float = 0.9) -> Tensor:
+def spatial_relations(boxes: Tensor, near: float = 1.5, inside: float = 0.9) -> Tensor:
     """The predicate code of every ordered pair ``(i, j)`` of ``xyxy`` boxes ``(N, 4) -> (N, N)`` int64.
 
     ``inside``: at least ``inside`` of box ``i``'s area lies in box ``j`` (``contains``: the
