@@ -140,7 +140,8 @@ def test_mutual_information_equals_scikit_learn():
 
 def test_discretize_bins_and_classes():
     values = torch.tensor([[0.0, 1], [0.5, 2], [1.0, 2]])
-    assert disentangle.discretize(values, bins=2).tolist() == [[0, 0], [1, 1], [1, 1]]
+    assert disentangle.discretize(values, bins=2, method="width").tolist() == [[0, 0], [1, 1], [1, 1]]
+    assert disentangle.discretize(torch.tensor([[5.0], [-1.0], [100.0], [2.0]]), bins=2).tolist() == [[1], [0], [1], [0]]
     assert disentangle.discretize(torch.tensor([[3], [7], [3]]), bins=5).tolist() == [[0], [1], [0]]
     with pytest.raises(ValueError, match="discretize"):
         disentangle.mutual_information(values, values)

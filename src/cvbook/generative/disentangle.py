@@ -20,19 +20,28 @@ from cvbook._checks import check_positive_int
 __all__ = ["discretize", "entropy", "mutual_information", "mutual_information_gap"]
 
 
-def discretize(values: Tensor, bins: int = 20) -> Tensor:
-    """Equal-width bins per column: ``(N, D)`` real ``-> (N, D)`` int64 in ``[0, bins)``.
+def discretize(values: Tensor, bins: int = 20, method: str = "quantile") -> Tensor:
+    """Bin each column: ``(N, D)`` real ``-> (N, D)`` int64 in ``[0, bins)``.
 
-    Integer columns with at most ``bins`` distinct values (a class) are relabelled ``0..k−1``.
+    ``method="quantile"``: equal-frequency bins (by rank, ties broken by order), robust to the
+    long tails of latent codes; ``"width"``: equal-width bins between each column's min and max
+    (for bounded factors such as positions). Integer columns with at most ``bins`` distinct
+    values (a class) are relabelled ``0..k−1`` whatever the method.
     """
     if values.ndim != 2 or values.shape[0] < 2:
         raise ValueError(f"values must be (N, D) with N >= 2, got {tuple(values.shape)}.")
     check_positive_int(bins, "bins")
+    if method not in ("quantile", "width"):
+        raise ValueError(f"method={method!r}: use 'quantile' or 'width'.")
     if not values.is_floating_point():
         codes = torch.stack([torch.unique(col, return_inverse=True)[1] for col in values.T], dim=1)
         if int(codes.max()) < bins:
             return codes
         values = values.float()
+    n = values.shape[0]
+    if method == "quantile":
+        ranks = values.argsort(dim=0, stable=True).argsort(dim=0)
+        return ranks * bins // n
     low, high = values.min(dim=0).values, values.max(dim=0).values
     scaled = (values - low) / (high - low).clamp_min(1e-12)
     return (scaled * bins).long().clamp(0, bins - 1)
