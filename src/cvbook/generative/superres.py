@@ -23,7 +23,7 @@ class SRCNN(nn.Module):
     """Patch extraction (``k1×k1``), non-linear mapping (1×1), reconstruction (``k3×k3``).
 
     Dong et al.'s 9-1-5 network with 64 and 32 channels by default; ``residual=True`` adds the
-    input to the output. Shape: ``(B, 1, H, W) -> (B, 1, H, W)``, both bicubic-upsampled size.
+    input to the output, and the last layer starts at zero (the untrained network is the identity). Shape: ``(B, 1, H, W) -> (B, 1, H, W)``, both bicubic-upsampled size.
     """
 
     def __init__(self, channels: tuple[int, int] = (64, 32), kernels: tuple[int, int, int] = (9, 1, 5),
@@ -37,6 +37,9 @@ class SRCNN(nn.Module):
             nn.Conv2d(c2, 1, k3, padding=k3 // 2),
         )
         self.residual = residual
+        if residual:  # start as bicubic interpolation exactly: the network learns only what it adds
+            nn.init.zeros_(self.body[-1].weight)
+            nn.init.zeros_(self.body[-1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
         check_image_batch(x, "x", channels=1)
