@@ -2,6 +2,7 @@
 
 - :func:`photo` returns one of scikit-image's or scikit-learn's photographs.
 - :class:`Digits` is scikit-learn's handwritten digits as a torch dataset.
+- :class:`Faces` is scikit-image's ``lfw_subset``: 100 small greyscale faces.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["PHOTOS", "TEXTURES", "photo", "Digits"]
+__all__ = ["PHOTOS", "TEXTURES", "photo", "Digits", "Faces"]
 
 # Colour photographs shipped inside scikit-image (no download) and scikit-learn.
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
@@ -67,3 +68,34 @@ class Digits(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.targets[i])
+
+
+class Faces(Dataset):
+    """The 100 faces of scikit-image's ``lfw_subset`` (Labeled Faces in the Wild), 25×25 greyscale.
+
+    Items are ``(image (1, 25, 25) float in [0, 1], 0)``. ``"train"`` holds the first
+    ``100 − n_test`` faces, ``"test"`` the last ``n_test`` (different people's photos). The
+    subset's other 100 images (non-face patches) are left out.
+    """
+
+    def __init__(self, split: str = "train", *, transform=None, n_test: int = 20) -> None:
+        import skimage.data
+
+        if split not in ("train", "test"):
+            raise ValueError(f"split={split!r}: Faces has 'train' and 'test'")
+        if not 0 < n_test < 100:
+            raise ValueError(f"n_test must lie in 1..99, got {n_test}")
+        faces = torch.from_numpy(skimage.data.lfw_subset()[:100]).float()[:, None]
+        self.data = faces[: 100 - n_test] if split == "train" else faces[100 - n_test:]
+        self.targets = torch.zeros(len(self.data), dtype=torch.long)
+        self.classes = ("face",)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        image = self.data[i]
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, 0

@@ -142,3 +142,71 @@ register(DatasetInfo("shapes10", "classification", True, _shapes10,
                      description="Generated 32×32 RGB images of one of 10 shapes: CIFAR-10's shape."))
 register(DatasetInfo("shapes", "detection", True, _shapes,
                      description="Generated 64×64 images with 1–4 shapes each, exact boxes and masks."))
+
+
+# --- Part IV (representation and generation): MNIST, the style painting, the LFW faces -----
+# One block so that the merge with the other parts' registrations stays simple.
+
+from .sources import QUICK_STAND_INS, files as source_files  # noqa: E402
+
+QUICK_STAND_INS.update({"mnist": "digits", "painting": "faces"})
+
+
+def _unpack_idx(root, folder: str) -> None:
+    """Decompress the ``*.gz`` idx files of ``root/folder/raw`` beside themselves (once).
+
+    torchvision's MNIST then finds its raw files and never tries to download (its own md5s
+    are those of the real archives; the checksums that matter were verified by fetch_source).
+    """
+    import gzip
+    import shutil
+    from pathlib import Path
+
+    for archive in (Path(root) / folder / "raw").glob("*.gz"):
+        target = archive.with_suffix("")
+        if not target.exists():
+            with gzip.open(archive, "rb") as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def _mnist(split: str = "train", transform=None, target_transform=None, root=None):
+    from torchvision.datasets import MNIST
+
+    if split not in ("train", "test"):
+        raise ValueError(f"MNIST splits are 'train' and 'test', not {split!r}")
+    root = fetch_source("mnist", "all", root=root)
+    _unpack_idx(root, "MNIST")
+    return MNIST(str(root), train=split == "train", transform=transform,
+                 target_transform=target_transform, download=False)
+
+
+def _faces(split: str = "train", transform=None, n_test: int = 20):
+    from .offline import Faces
+
+    return Faces(split=split, transform=transform, n_test=n_test)
+
+
+def _painting(split: str = "all", root=None):
+    """The public-domain painting of the style-transfer chapter, as an ``(H, W, 3)`` uint8 array.
+
+    Hokusai's *The Great Wave off Kanagawa* (c. 1831), downloaded once from Wikimedia Commons
+    through the source table (``sources.json``, dataset ``"painting"``). Offline, the quick
+    profile uses scikit-image's photos and textures instead (``cvbook.data.photo``).
+    """
+    import numpy as np
+    from PIL import Image
+
+    if split not in ("all", "train"):
+        raise ValueError(f"the painting is one image: load it with split='all' (or the default), not {split!r}")
+    folder = fetch_source("painting", "all", root=root)
+    (entry,) = source_files("painting", "all")
+    with Image.open(folder / entry.file) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+register(DatasetInfo("mnist", "classification", False, _mnist, quick="digits",
+                     description="MNIST: 70,000 28×28 greyscale handwritten digits, 10 classes."))
+register(DatasetInfo("painting", "style", False, _painting,
+                     description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image."))
+register(DatasetInfo("faces", "generation", True, _faces,
+                     description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))

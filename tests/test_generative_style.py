@@ -1,0 +1,73 @@
+"""cvbook.generative.style: Gram matrix, losses, layer names, pixel optimisation through fit."""
+import pytest
+import torch
+from torchvision.models import vgg19
+
+from cvbook.generative import style
+
+
+def test_gram_matrix_is_normalised_channel_correlation():
+    f = torch.randn(2, 3, 4, 5)
+    g = style.gram_matrix(f)
+    assert g.shape == (2, 3, 3)
+    by_hand = torch.stack([torch.stack([torch.stack([(f[b, i] * f[b, j]).sum() for j in range(3)]) for i in range(3)])
+                           for b in range(2)]) / (3 * 4 * 5)
+    torch.testing.assert_close(g, by_hand)
+    torch.testing.assert_close(style.gram_matrix(f.half()), g, atol=1e-2, rtol=1e-2)  # float32 inside
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        style.gram_matrix(torch.randn(3, 4, 5))
+
+
+def test_style_and_content_losses_by_hand():
+    a = {"x": torch.randn(1, 4, 6, 6), "y": torch.randn(1, 8, 3, 3)}
+    b = {"x": torch.randn(1, 4, 6, 6), "y": torch.randn(1, 8, 3, 3)}
+    targets = {k: style.gram_matrix(v) for k, v in b.items()}
+    expected = sum(((style.gram_matrix(a[k]) - targets[k]) ** 2).mean() for k in a) / 2
+    torch.testing.assert_close(style.style_loss(a, targets), expected)
+    weighted = style.style_loss(a, targets, {"x": 3.0, "y": 1.0})
+    torch.testing.assert_close(weighted, (3 * ((style.gram_matrix(a["x"]) - targets["x"]) ** 2).mean()
+                                          + ((style.gram_matrix(a["y"]) - targets["y"]) ** 2).mean()) / 4)
+    assert float(style.style_loss(b, targets)) < 1e-12
+    torch.testing.assert_close(style.content_loss(a["x"], b["x"]), ((a["x"] - b["x"]) ** 2).mean())
+    with pytest.raises(ValueError, match="style layers"):
+        style.style_loss({"x": a["x"]}, targets)
+
+
+def test_total_variation_by_hand():
+    img = torch.tensor([[[[0.0, 1.0], [1.0, 3.0]]]])
+    # horizontal |1-0|, |3-1| -> mean 1.5; vertical |1-0|, |3-1| -> mean 1.5
+    torch.testing.assert_close(style.total_variation(img), torch.tensor([3.0]))
+
+
+def test_vgg19_layer_names_match_torchvision_indices():
+    names = style.vgg_layer_names(vgg19().features)
+    assert [names[n] for n in style.STYLE_LAYERS] == [1, 6, 11, 20, 29]
+    assert names["block5_conv2"] == 31 and len(names) == 16
+    narrow = style.vgg19_features(width=0.25)
+    assert style.vgg_layer_names(narrow) == names
+    widths = [m.out_channels for m in narrow if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [16] * 2 + [32] * 2 + [64] * 4 + [128] * 8
+
+
+def test_feature_extractor_is_frozen_and_named():
+    extractor = style.FeatureExtractor(style.vgg19_features(width=0.125), ["block1_conv1", "block3_conv1"])
+    out = extractor(torch.rand(1, 3, 32, 32))
+    assert out["block1_conv1"].shape == (1, 8, 32, 32) and out["block3_conv1"].shape == (1, 32, 8, 8)
+    assert not any(p.requires_grad for p in extractor.parameters())
+    assert len(extractor.features) == 12  # runs only as deep as needed
+    with pytest.raises(ValueError, match="unknown layers"):
+        style.FeatureExtractor(style.vgg19_features(width=0.125), ["block9_conv1"])
+
+
+def test_stylize_lowers_the_loss_and_only_moves_pixels():
+    torch.manual_seed(0)
+    features = style.vgg19_features(width=0.125)
+    before = [p.clone() for p in features.parameters()]
+    extractor = style.FeatureExtractor(features, ["block1_conv1", "block2_conv1", "block3_conv2"])
+    content, texture = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 1, 32).expand(1, 3, 32, 32).contiguous()
+    image, history = style.stylize(content, texture, extractor, steps=60, lr=0.1, style_weight=1e2,
+                                   content_layers=["block3_conv2"], style_layers=["block1_conv1", "block2_conv1"],
+                                   device="cpu")
+    assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
+    assert history.steps["style"][-1] < 0.5 * history.steps["style"][0]
+    assert all(torch.equal(a, b) for a, b in zip(before, features.parameters()))
