@@ -10,7 +10,7 @@ Every function takes boxes as a tensor whose last dimension has size 4 and, unle
 said otherwise, in ``xyxy``. Coordinates may be pixels or fractions of the image size;
 nothing here cares which. Wrong input (a shape that is not ``(..., 4)``, ``x2 < x1``,
 NaN, tensors on different devices) raises ``ValueError`` (the checks of
-:mod:`cvbook._checks`, a single fused comparison that costs little next to the
+``cvbook._checks``, a single fused comparison that costs little next to the
 computation). Empty inputs give empty
 results, and boxes of zero area have IoU 0 with everything (never NaN).
 

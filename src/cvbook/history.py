@@ -15,7 +15,7 @@ __all__ = ["History"]
 
 @dataclass
 class History:
-    """What :func:`fit` did.
+    """What :func:`cvbook.train.fit` did.
 
     ``rows[i]`` summarises one period (an epoch; with ``steps=`` every ``eval_every``
     steps) and maps names to values: ``train_<loss>`` and ``train_<metric>`` averaged over

@@ -16,8 +16,9 @@ The loop picks the device (:func:`cvbook.profile.device`), moves each batch ther
 in mixed precision on CUDA (bfloat16 on GPUs of compute capability 8.0 and newer, float16 with
 a gradient scaler on older ones such as Colab's T4, whatever ``is_bf16_supported`` says),
 follows an optional warm-up and cosine learning-rate schedule, stops early at a time budget,
-shows a tqdm bar, refuses to go on when a loss becomes NaN, and returns a :class:`History` of
-every named loss and metric with its plot (:class:`cvbook.history.History`).
+shows a tqdm bar, refuses to go on when a loss becomes NaN, and returns a
+:class:`~cvbook.history.History` of
+every named loss and metric with its plot.
 
 >>> history = fit(model, train_loader, epochs=5, val_loader=test_loader)  # doctest: +SKIP
 >>> history = fit(detector, loader, steps=2000, step=ssd_step, warmup=10, schedule="cosine")  # doctest: +SKIP

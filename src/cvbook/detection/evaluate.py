@@ -3,8 +3,8 @@
 Any detector with a ``detect(images, **kwargs)`` method that returns torchvision-style
 dicts (:class:`~cvbook.detection.ssd.SSD`, :class:`~cvbook.detection.yolo.SmallYOLO`) can be
 measured here, on a loader that yields ``(images, labels)`` as
-:func:`cvbook.data.collate_labels` makes them or ``(images, targets)`` as
-:func:`cvbook.data.collate_detection` does.
+:func:`cvbook.data.collate.collate_labels` makes them or ``(images, targets)`` as
+:func:`cvbook.data.collate.collate_detection` does.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ __all__ = [
 
 
 def down_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Two :func:`conv_bn_relu` then a 2×2 max pool: ``(B, in, H, W) -> (B, out, H/2, W/2)``."""
+    """Two :func:`~cvbook.layers.conv_bn_act` then a 2×2 max pool: ``(B, in, H, W) -> (B, out, H/2, W/2)``."""
     return nn.Sequential(conv_bn_act(in_channels, out_channels), conv_bn_act(out_channels, out_channels),
                          nn.MaxPool2d(2))
 
@@ -71,7 +71,7 @@ class TinyBackbone(nn.Module):
     output are the feature maps.
 
     Args:
-        stem: channel widths of the stem: the first is a stride-2 ``conv_bn_relu``, each
+        stem: channel widths of the stem: the first is a stride-2 ``conv_bn_act``, each
             further one a :func:`down_block`. The default ``(16, 32)`` divides by 4.
         stages: channel widths of the further scales, one :func:`down_block` each.
 
@@ -102,7 +102,7 @@ class ResNetBackbone(nn.Module):
     """Feature maps of a torchvision ResNet (``layer2``, ``layer3``, ``layer4``) plus extra stages.
 
     The strides are 8, 16, 32, then 64, 128, ... for the ``extra`` stages (each a
-    :func:`conv_bn_relu` with stride 2), as in SSD's extra layers on VGG. Images come in
+    :func:`~cvbook.layers.conv_bn_act` with stride 2), as in SSD's extra layers on VGG. Images come in
     ``[0, 1]``; the backbone normalises them with ImageNet's mean and standard deviation,
     as its pretrained weights expect.
 
@@ -338,7 +338,7 @@ def ssd_step(model: SSD, batch: tuple[Tensor, Tensor], neg_pos_ratio: float = 3.
     Args:
         model: the detector.
         batch: ``(images (B, 3, H, W), labels (B, K, 5))`` as
-            :func:`cvbook.data.collate_labels` makes them.
+            :func:`cvbook.data.collate.collate_labels` makes them.
 
     Returns:
         ``{"classification": ..., "box": ...}``, the two scalar losses of :func:`ssd_loss`
