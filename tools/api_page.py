@@ -1,6 +1,10 @@
 """Write book/api.md, the API appendix, from the chapter map in cvbook's docstring.
 
-Usage: python tools/api_page.py   (tests/test_layout.py fails when book/api.md is stale)
+Usage: python tools/api_page.py [--update-map]
+(tests/test_layout.py fails when book/api.md or the map is stale)
+
+``--update-map`` first rewrites the chapter map in ``src/cvbook/__init__.py`` from the
+notebooks' imports (``from cvbook import data`` counts as ``data``).
 
 Each chapter (and lab) gets a section with the modules it is the first to import, in the
 order of the book; modules that no notebook imports directly (building blocks of others)
@@ -9,6 +13,7 @@ come last. Every public module of the package appears exactly once.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -24,6 +29,39 @@ import cvbook  # noqa: E402
 def chapter_map() -> list[tuple[str, list[str]]]:
     return [(page, [m.strip() for m in modules.split(",")])
             for page, modules in re.findall(r"^- ``([\w/]+)``: (.+)$", cvbook.__doc__, flags=re.M)]
+
+
+def notebook_modules(path: Path) -> set[str]:
+    """The cvbook modules a notebook imports (``from cvbook import data`` -> ``data``)."""
+    found = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        source = "\n".join(re.sub(r"^(\s*)[!%].*", r"\1pass", line) for line in lines)
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "cvbook":
+                base = node.module.split(".")[1:]
+                for alias in node.names:
+                    target = SRC.joinpath(*base, alias.name)
+                    is_module = target.with_suffix(".py").exists() or (target / "__init__.py").exists()
+                    found.add(".".join(base + [alias.name]) if is_module else ".".join(base))
+            elif isinstance(node, ast.Import):
+                found |= {a.name.partition(".")[2] for a in node.names if a.name.startswith("cvbook.")}
+    return found
+
+
+def pages() -> list[Path]:
+    return sorted((ROOT / "book").glob("*.ipynb")) + sorted((ROOT / "labs" / "solutions").glob("*.ipynb"))
+
+
+def update_map() -> None:
+    init = SRC / "__init__.py"
+    text = init.read_text()
+    lines = [f"- ``{p.relative_to(ROOT).with_suffix('').as_posix()}``: {', '.join(sorted(notebook_modules(p)))}"
+             for p in pages()]
+    text = re.sub(r"(?:^- ``[\w/]+``: .+\n)+", "\n".join(lines) + "\n", text, count=1, flags=re.M)
+    init.write_text(text)
 
 
 def public_modules() -> list[str]:
@@ -82,5 +120,10 @@ def render() -> str:
 
 
 if __name__ == "__main__":
+    if "--update-map" in sys.argv:
+        update_map()
+        import importlib
+
+        importlib.reload(cvbook)
     (ROOT / "book" / "api.md").write_text(render())
     print("wrote book/api.md")

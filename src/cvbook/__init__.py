@@ -36,6 +36,10 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
 - ``book/11_yolo``: data, detection.yolo, detection.yolo_loss, metrics.detection, models.summary, plot, profile, train
 - ``book/12_region_based``: data, data.pennfudan, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
+- ``book/17_autoencoders``: data, generative.autoencoder, generative.compression, plot, profile, train
+- ``book/18_variational_autoencoders``: data, generative.disentangle, generative.vae, plot, profile, train
+- ``book/19_style_transfer``: data, generative.style, profile
+- ``book/20_beyond_2d``: data, generative.compression, generative.rotated, generative.scene_graph, generative.stereo, generative.superres, plot, profile, train
 - ``book/interactive_figures``: profile, widgets
 - ``labs/solutions/lab01_measures``: labs, profile
 - ``labs/solutions/lab02_resnet``: data, labs, metrics.classification, models.resnet, profile, train
@@ -43,6 +47,8 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab04_iou_nms_map``: labs, metrics.detection, profile
 - ``labs/solutions/lab05_yolo_loss``: detection.yolo_loss, labs, profile
 - ``labs/solutions/lab06_train_detector``: data, detection.anchors, detection.evaluate, detection.ssd, labs, profile, train
+- ``labs/solutions/lab09_vae``: data, generative.vae, labs, profile, train
+- ``labs/solutions/lab10_style_transfer``: data, generative.style, labs, profile, train
 """
 
 __version__ = "0.1.0"
