@@ -142,3 +142,40 @@ register(DatasetInfo("shapes10", "classification", True, _shapes10,
                      description="Generated 32×32 RGB images of one of 10 shapes: CIFAR-10's shape."))
 register(DatasetInfo("shapes", "detection", True, _shapes,
                      description="Generated 64×64 images with 1–4 shapes each, exact boxes and masks."))
+
+
+# --- Part III: segmentation (chapters 13-16) ------------------------------------------------
+
+def _voc2012(split: str = "train", transforms=None, root=None):
+    from .voc import voc2012_segmentation
+
+    return voc2012_segmentation(split, transforms=transforms, root=root)
+
+
+def _oxford_pets(split: str = "trainval", root=None, size: int = 160, train: bool | None = None):
+    from .pets import load as load_pets
+
+    return load_pets(split, root=root, size=size, train=train)
+
+
+def _nuclei(split: str = "train", n: int = 256, size: int = 96, seed: int = 0):
+    from .nuclei import NucleiPatches
+
+    return NucleiPatches(split, n=n, size=size, seed=seed)
+
+
+def _shapes_segmentation(split: str = "train", n: int | None = None, **kwargs):
+    from .shapes_segmentation import ShapesSegmentation
+
+    n = n if n is not None else (1000 if split == "train" else 200)
+    return ShapesSegmentation(n=n, split=split, **kwargs)
+
+
+register(DatasetInfo("voc2012", "segmentation", False, _voc2012, quick="shapes-segmentation",
+                     description="Pascal VOC 2012 segmentation: 1,464 train and 1,449 val images, 21 labels."))
+register(DatasetInfo("oxford-iiit-pet", "segmentation", False, _oxford_pets, quick="nuclei",
+                     description="Oxford-IIIT Pet: 7,349 photos of cats and dogs with pet/background/border trimaps."))
+register(DatasetInfo("nuclei", "segmentation", True, _nuclei,
+                     description="stardist's 512×512 fluorescence image of 126 nuclei with their instance mask."))
+register(DatasetInfo("shapes-segmentation", "segmentation", True, _shapes_segmentation,
+                     description="Generated 96×96 scenes of touching, overlapping shapes, 5 classes + background."))
