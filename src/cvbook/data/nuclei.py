@@ -2,13 +2,13 @@
 ``stardist`` wheel ships, with its expert instance mask.
 
 ``stardist/data/images/img2d.tif`` is a 512×512 uint16 image of stained nuclei and
-``mask2d.tif`` labels each of its 126 nuclei with its own id (0 on the background). Only
+``mask2d.tif`` labels each of its 125 nuclei with its own id (0 on the background). Only
 these two files are used: install the wheel without its dependencies,
 ``pip install --no-deps stardist==0.9.2`` (the package itself is never imported; the files
 are found through its import spec and read with ``tifffile``, a dependency of scikit-image).
 
-The image is split by rows: rows ``0 .. 351`` train, rows ``352 .. 511`` (the bottom 160,
-43 nuclei) are held out. :class:`NucleiPatches` cuts random training patches with random
+The image is split by rows: rows ``0 .. 351`` train, rows ``352 .. 511`` (the bottom 160, with
+43 nuclei, a few of them cut by the border) are held out. :class:`NucleiPatches` cuts random training patches with random
 flips and quarter turns, and gives the held-out strip whole for testing.
 
 >>> train = NucleiPatches("train", n=64, size=96)   # doctest: +SKIP

@@ -176,6 +176,6 @@ register(DatasetInfo("voc2012", "segmentation", False, _voc2012, quick="shapes-s
 register(DatasetInfo("oxford-iiit-pet", "segmentation", False, _oxford_pets, quick="nuclei",
                      description="Oxford-IIIT Pet: 7,349 photos of cats and dogs with pet/background/border trimaps."))
 register(DatasetInfo("nuclei", "segmentation", True, _nuclei,
-                     description="stardist's 512×512 fluorescence image of 126 nuclei with their instance mask."))
+                     description="stardist's 512×512 fluorescence image of 125 nuclei with their instance mask."))
 register(DatasetInfo("shapes-segmentation", "segmentation", True, _shapes_segmentation,
                      description="Generated 96×96 scenes of touching, overlapping shapes, 5 classes + background."))

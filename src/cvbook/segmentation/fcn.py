@@ -139,7 +139,7 @@ class FCN(nn.Module):
         num_classes = check_positive_int(num_classes, "num_classes")
         self.backbone = backbone if backbone is not None else SmallBackbone(in_channels)
         channels = getattr(self.backbone, "out_channels", None)
-        if channels is None or len(channels) != 3:
+        if not isinstance(channels, (list, tuple)) or len(channels) != 3:
             raise ValueError("backbone must have out_channels = [c8, c16, c32] and return those three maps.")
         self.variant = variant
         self.in_channels = in_channels
