@@ -172,14 +172,14 @@ def _grid(table) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    "preset, x, k, stride, padding",
+    "preset, x, k, stride, padding, output_padding",
     [
-        ("2x2", [[0, 1], [2, 3]], [[0, 1], [2, 3]], 1, 0),
-        ("stride2", [[1, 2], [3, 4]], [[1, 1, 1]] * 3, 2, 1),
-        ("16x4", [[2, 1], [4, 4]], [[1, 4, 1], [1, 4, 3], [3, 3, 1]], 1, 0),
+        ("2x2", [[0, 1], [2, 3]], [[0, 1], [2, 3]], 1, 0, 0),
+        ("stride2", [[1, 2], [3, 4]], [[1, 1, 1]] * 3, 2, 1, 1),
+        ("16x4", [[2, 1], [4, 4]], [[1, 4, 1], [1, 4, 3], [3, 3, 1]], 1, 0, 0),
     ],
 )
-def test_transposed_convolution_steps(session, preset, x, k, stride, padding):
+def test_transposed_convolution_steps(session, preset, x, k, stride, padding, output_padding):
     page, _, _ = session
     widget = page.locator(".cvbook-tconv")
     widget.locator(f'button[data-preset="{preset}"]').click()
@@ -189,15 +189,27 @@ def test_transposed_convolution_steps(session, preset, x, k, stride, padding):
         widget.locator('button[data-role="next"]').click()
     assert "(done)" in widget.locator('[data-role="step-info"]').text_content()
     xt, kt = torch.tensor(x, dtype=torch.float64), torch.tensor(k, dtype=torch.float64)
-    expected = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding)[0, 0]
+    expected = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding,
+                                  output_padding=output_padding)[0, 0]
     assert torch.equal(_grid(widget.locator('table[data-role="output"]')), expected)
+    if preset == "stride2":
+        assert expected.shape == (4, 4)  # ×2 upsampling
     # the matrix: U^T vec(x) = vec(output), column q = output of the q-th one-hot input
     matrix = widget.locator('table[data-role="matrix"] tr')
     n = xt.numel()
     shown_u = torch.tensor([[float(t) for t in matrix.nth(r).locator("td").all_text_contents()[:n]] for r in range(matrix.count())], dtype=torch.float64)
     basis = torch.eye(n, dtype=torch.float64).reshape(n, 1, *xt.shape)
-    reference_u = F.conv_transpose2d(basis, kt[None, None], stride=stride, padding=padding).reshape(n, -1).T
+    reference_u = F.conv_transpose2d(basis, kt[None, None], stride=stride, padding=padding,
+                                     output_padding=output_padding).reshape(n, -1).T
     assert torch.equal(shown_u, reference_u)
+    if preset == "stride2":  # without output padding the same layer gives 3×3
+        widget.locator('select[data-role="output-padding"]').select_option("0")
+        shorter = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding)[0, 0]
+        widget.locator('button[data-role="last"]').click()
+        assert torch.equal(_grid(widget.locator('table[data-role="output"]')), shorter) and shorter.shape == (3, 3)
+        widget.locator('select[data-role="stride"]').select_option("1")  # output padding must stay below the stride
+        widget.locator('select[data-role="output-padding"]').select_option("1")
+        assert "smaller than the stride" in widget.locator(".cvbook-error").text_content()
     if preset == "16x4":
         assert expected.flatten().int().tolist() == [2, 9, 6, 1, 6, 29, 30, 7, 10, 29, 33, 13, 12, 24, 16, 4]
         widget.locator('button[data-role="prev"]').click()  # a step in the middle for the picture

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tools" / "rehearsal" / "standins"))
 # ---------------------------------------------------------------- nuclei
 def test_nuclei_image_and_split():
     image, instances = nuclei.load_nuclei()
-    assert image.shape == instances.shape == (512, 512) and 0 <= image.min() < image.max() <= 1
+    assert image.dtype == torch.float32 and image.shape == instances.shape == (512, 512) and 0 <= image.min() < image.max() <= 1
     assert len(torch.unique(instances)) - 1 == 125
     train, test = data.load("nuclei", split="train", n=16, size=64), data.load("nuclei", split="test")
     x, y = train[3]

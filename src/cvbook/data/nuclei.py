@@ -63,7 +63,7 @@ def load_nuclei() -> tuple[torch.Tensor, torch.Tensor]:
     image_path, mask_path = nuclei_files()
     image = tifffile.imread(image_path).astype(np.float32)
     low, high = np.percentile(image, [1.0, 99.8])
-    image = np.clip((image - low) / (high - low), 0.0, 1.0)
+    image = np.clip((image - low) / (high - low), 0.0, 1.0).astype(np.float32)
     instances = tifffile.imread(mask_path).astype(np.int64)
     return torch.from_numpy(image), torch.from_numpy(instances)
 
