@@ -226,3 +226,34 @@ def test_docstrings():
     for module in (upsample, receptive_field, fcn, unet):
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, module.__name__
+
+
+# ---------------------------------------------------------------- augmentation
+def test_elastic_deformation_moves_image_and_mask_together():
+    from cvbook.segmentation.augment import elastic_deformation
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(2, 40, 40, dtype=torch.long)
+    masks[:, 10:30, 12:28] = 1
+    images = masks[:, None].float() * torch.tensor([0.2, 0.9])[None, :, None, None]  # 2 channels, 0 or value
+    warped, warped_masks = elastic_deformation(images, masks, std=4.0, generator=g)
+    assert warped.shape == images.shape and warped_masks.dtype == masks.dtype
+    assert not torch.equal(warped_masks, masks)  # it moved
+    inside = warped_masks == 1  # the image is bright exactly where the mask went (bilinear edges aside)
+    assert (warped[:, 1][inside] > 0.45).float().mean() > 0.95 and (warped[:, 1][~inside] < 0.45).float().mean() > 0.95
+    same, same_masks = elastic_deformation(images, masks, std=0.0)
+    assert torch.allclose(same, images, atol=1e-5) and torch.equal(same_masks, masks)
+    with pytest.raises(ValueError, match=r"\(B, H, W\)"):
+        elastic_deformation(images, masks[0])
+
+
+def test_dihedral_average_of_an_equivariant_model_is_the_model():
+    from cvbook.segmentation.augment import dihedral_average
+
+    model = nn.Conv2d(1, 3, 3, padding=1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(3, 1, 1, 1).expand(3, 1, 3, 3) * torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0.0]]))
+    x = torch.randn(2, 1, 9, 13)
+    assert torch.allclose(dihedral_average(model, x), model(x).softmax(1), atol=1e-6)
+    lopsided = nn.Conv2d(1, 1, 3, padding=1)
+    assert dihedral_average(lopsided, x).shape == (2, 1, 9, 13)
