@@ -263,3 +263,22 @@ def test_anchor_boxes_click_and_drag(session):
     ious = _check_anchor_table(widget, size, fmap, sizes, ratios, moved, threshold)
     assert ious[first : first + 5].max() > 0, "the moved box overlaps the selected cell's anchors"
     widget.screenshot(path=str(SHOTS / "anchors.png"))
+
+
+def test_chapter_13_shows_the_transposed_convolution_widget(server, session):
+    """Chapter 13 carries the widget in its saved ×2-upsampling state: a 2×2 input, a 4×4 output."""
+    page = session[0].context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.route("**/*", lambda r: r.continue_() if urlparse(r.request.url).hostname in ("127.0.0.1", "localhost")
+               or r.request.url.startswith(("data:", "blob:")) else r.abort())
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server}/book/13_upsampling.html", wait_until="load")
+    widget = page.locator(".cvbook-tconv")
+    widget.locator('table[data-role="output"]').wait_for(timeout=30_000)
+    assert [e for e in errors if e not in THEME_ERRORS] == []
+    x = torch.tensor([[1.0, 2], [3, 4]], dtype=torch.float64)
+    expected = F.conv_transpose2d(x[None, None], torch.ones(1, 1, 3, 3, dtype=torch.float64), stride=2, padding=1,
+                                  output_padding=1)[0, 0]
+    assert torch.equal(_grid(widget.locator('table[data-role="output"]')), expected) and expected.shape == (4, 4)
+    assert widget.locator('select[data-role="output-padding"]').input_value() == "1"
+    page.close()
