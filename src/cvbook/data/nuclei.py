@@ -8,8 +8,8 @@ these two files are used: install the wheel without its dependencies,
 are found through its import spec and read with ``tifffile``, a dependency of scikit-image).
 
 The image is split by rows: rows ``0 .. 351`` train, rows ``352 .. 511`` (the bottom 160, with
-43 nuclei, a few of them cut by the border) are held out. :class:`NucleiPatches` cuts random training patches with random
-flips and quarter turns, and gives the held-out strip whole for testing.
+43 nuclei, a few of them cut by the border) are held out. :class:`NucleiPatches` cuts random
+training patches with random flips and quarter turns, and gives the held-out strip whole for testing.
 
 >>> train = NucleiPatches("train", n=64, size=96)   # doctest: +SKIP
 >>> image, mask = train[0]                          # (1, 96, 96) float, (96, 96) int64 0/1
@@ -92,7 +92,8 @@ class NucleiPatches(Dataset):
         self.n = check_positive_int(n, "n") if split == "train" else 1
         rng = np.random.default_rng(seed)
         height, width = self.image.shape
-        self.corners = np.stack([rng.integers(0, height - size + 1, self.n), rng.integers(0, width - size + 1, self.n)], 1)
+        self.corners = np.stack([rng.integers(0, height - size + 1, self.n),
+                                 rng.integers(0, width - size + 1, self.n)], axis=1)
         self.flips = rng.integers(0, 2, self.n).astype(bool)
         self.turns = rng.integers(0, 4, self.n)
 

@@ -80,7 +80,8 @@ class OxfordPets(Dataset):
         return image, mask
 
 
-def load(split: str = "trainval", root: str | Path | None = None, size: int = 160, train: bool | None = None) -> OxfordPets:
+def load(split: str = "trainval", root: str | Path | None = None, size: int = 160,
+         train: bool | None = None) -> OxfordPets:
     """Download if needed (checksummed), then the ``split`` of :class:`OxfordPets` (a registry builder)."""
     split = {"train": "trainval"}.get(split, split)
     folder = fetch_source("oxford-iiit-pet", "all", root=root)

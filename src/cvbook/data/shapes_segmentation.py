@@ -24,7 +24,8 @@ __all__ = ["ShapesSegmentation", "generate_scenes"]
 
 
 def generate_scenes(n: int, *, size: int = 96, classes: int = 5, layers: int = 2, seed: int = 0,
-                    radius: tuple[float, float] = (0.08, 0.2), max_objects: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+                    radius: tuple[float, float] = (0.08, 0.2),
+                    max_objects: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` scenes of ``size × size`` pixels.
 
     Returns:

@@ -320,7 +320,8 @@ def mask_average_precision(
         scores.append(p_scores[order])
         labels.append(p_labels[order])
         gt_labels.append(g_labels)
-    scores_all, labels_all = torch.cat(scores) if scores else torch.zeros(0), torch.cat(labels) if labels else torch.zeros(0)
+    scores_all = torch.cat(scores) if scores else torch.zeros(0)
+    labels_all = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
     hits_all = np.concatenate(hits, axis=1) if hits else np.zeros((len(thresholds), 0), dtype=bool)
     classes, num_gt = torch.unique(torch.cat(gt_labels) if gt_labels else torch.zeros(0, dtype=torch.long),
                                    return_counts=True)
@@ -396,7 +397,8 @@ def panoptic_quality(pred_classes: Tensor, pred_instances: Tensor, true_classes:
     # Segment ids: one per distinct (class, instance) pair, on each side.
     pred_key = pred_classes.reshape(-1).long() * (int(pred_instances.max()) + 1) + pred_instances.reshape(-1).long()
     true_key = true_classes.reshape(-1).long() * (int(true_instances.max()) + 1) + true_instances.reshape(-1).long()
-    void = true_classes.reshape(-1) == ignore_index if ignore_index is not None else torch.zeros_like(true_key, dtype=torch.bool)
+    void = (true_classes.reshape(-1) == ignore_index) if ignore_index is not None \
+        else torch.zeros_like(true_key, dtype=torch.bool)
     p_keys, p_id = torch.unique(pred_key, return_inverse=True)
     p_class = torch.zeros(len(p_keys), dtype=torch.long).scatter_(0, p_id, pred_classes.reshape(-1).long())
     t_keys, t_id = torch.unique(true_key[~void], return_inverse=True)
