@@ -114,10 +114,10 @@ def test_oxford_pets_standin_against_torchvision(served_standins, tmp_path):
     # torchvision reads the same folder (it wants it named oxford-iiit-pet under its root)
     reference = OxfordIIITPet(str(tmp_path / "data"), split="test", target_types="segmentation")
     assert len(reference) == len(ds)
-    trimap = torch.from_numpy(np.array(reference[3][1]))
-    full = pets.OxfordPets(tmp_path / "data" / "oxford-iiit-pet", "test", size=trimap.shape[0])
-    if trimap.shape[0] == trimap.shape[1]:
-        assert torch.equal(full[3][1], pets.trimap_to_mask(trimap))
+    photo, trimap = reference[3]
+    full = pets.OxfordPets(tmp_path / "data" / "oxford-iiit-pet", "test", size=None)[3]
+    assert torch.equal(full[1], pets.trimap_to_mask(torch.from_numpy(np.array(trimap))))
+    assert torch.equal(full[0], torch.from_numpy(np.array(photo)).permute(2, 0, 1).float() / 255)
     image, mask = ds[3]
     assert image.shape == (3, 64, 64) and set(torch.unique(mask).tolist()) <= {0, 1, 255}
     assert pets.trimap_to_mask(torch.tensor([1, 2, 3])).tolist() == [1, 0, 255]

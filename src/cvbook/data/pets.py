@@ -46,11 +46,12 @@ class OxfordPets(Dataset):
     Args:
         root: the folder holding ``images/`` and ``annotations/``.
         split: ``"trainval"`` (3,680 images) or ``"test"`` (3,669).
-        size: images are resized to ``size × size`` (bilinear; masks nearest).
+        size: images are resized to ``size × size`` (bilinear; masks nearest); None keeps their size.
         train: random horizontal flips.
     """
 
-    def __init__(self, root: str | Path, split: str = "trainval", *, size: int = 160, train: bool = False) -> None:
+    def __init__(self, root: str | Path, split: str = "trainval", *, size: int | None = 160,
+                 train: bool = False) -> None:
         root = Path(root)
         if split not in ("trainval", "test"):
             raise ValueError(f"split={split!r}: use 'trainval' or 'test'.")
@@ -59,7 +60,8 @@ class OxfordPets(Dataset):
             raise ValueError(f"{root} has no images/ and annotations/{split}.txt: pass the folder the two "
                              "archives unpack into (cvbook.data.load('oxford-iiit-pet') downloads them).")
         self.names = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
-        self.root, self.size, self.train = root, check_positive_int(size, "size"), train
+        self.root, self.train = root, train
+        self.size = None if size is None else check_positive_int(size, "size")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -70,9 +72,12 @@ class OxfordPets(Dataset):
 
         name = self.names[i]
         with Image.open(self.root / "images" / f"{name}.jpg") as im:
-            image = im.convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+            image = im.convert("RGB")
         with Image.open(self.root / "annotations" / "trimaps" / f"{name}.png") as im:
-            trimap = im.resize((self.size, self.size), Image.NEAREST)
+            trimap = im.copy()
+        if self.size is not None:
+            image = image.resize((self.size, self.size), Image.BILINEAR)
+            trimap = trimap.resize((self.size, self.size), Image.NEAREST)
         image = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
         mask = trimap_to_mask(torch.from_numpy(np.array(trimap)))
         if self.train and torch.rand(()) < 0.5:
