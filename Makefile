@@ -27,6 +27,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps d2l==1.0.3
+	# the nuclei image and mask of chapter 15 (its data files only; its own dependencies are not needed)
+	$(PY) -m pip install -q --no-deps stardist==0.9.2
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

@@ -175,14 +175,14 @@ def _grid(table) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    "preset, x, k, stride, padding",
+    "preset, x, k, stride, padding, output_padding",
     [
-        ("2x2", [[0, 1], [2, 3]], [[0, 1], [2, 3]], 1, 0),
-        ("stride2", [[1, 2], [3, 4]], [[1, 1, 1]] * 3, 2, 1),
-        ("16x4", [[2, 1], [4, 4]], [[1, 4, 1], [1, 4, 3], [3, 3, 1]], 1, 0),
+        ("2x2", [[0, 1], [2, 3]], [[0, 1], [2, 3]], 1, 0, 0),
+        ("stride2", [[1, 2], [3, 4]], [[1, 1, 1]] * 3, 2, 1, 1),
+        ("16x4", [[2, 1], [4, 4]], [[1, 4, 1], [1, 4, 3], [3, 3, 1]], 1, 0, 0),
     ],
 )
-def test_transposed_convolution_steps(session, preset, x, k, stride, padding):
+def test_transposed_convolution_steps(session, preset, x, k, stride, padding, output_padding):
     page, _, _ = session
     widget = page.locator(".cvbook-tconv")
     widget.locator(f'button[data-preset="{preset}"]').click()
@@ -192,15 +192,27 @@ def test_transposed_convolution_steps(session, preset, x, k, stride, padding):
         widget.locator('button[data-role="next"]').click()
     assert "(done)" in widget.locator('[data-role="step-info"]').text_content()
     xt, kt = torch.tensor(x, dtype=torch.float64), torch.tensor(k, dtype=torch.float64)
-    expected = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding)[0, 0]
+    expected = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding,
+                                  output_padding=output_padding)[0, 0]
     assert torch.equal(_grid(widget.locator('table[data-role="output"]')), expected)
+    if preset == "stride2":
+        assert expected.shape == (4, 4)  # ×2 upsampling
     # the matrix: U^T vec(x) = vec(output), column q = output of the q-th one-hot input
     matrix = widget.locator('table[data-role="matrix"] tr')
     n = xt.numel()
     shown_u = torch.tensor([[float(t) for t in matrix.nth(r).locator("td").all_text_contents()[:n]] for r in range(matrix.count())], dtype=torch.float64)
     basis = torch.eye(n, dtype=torch.float64).reshape(n, 1, *xt.shape)
-    reference_u = F.conv_transpose2d(basis, kt[None, None], stride=stride, padding=padding).reshape(n, -1).T
+    reference_u = F.conv_transpose2d(basis, kt[None, None], stride=stride, padding=padding,
+                                     output_padding=output_padding).reshape(n, -1).T
     assert torch.equal(shown_u, reference_u)
+    if preset == "stride2":  # without output padding the same layer gives 3×3
+        widget.locator('select[data-role="output-padding"]').select_option("0")
+        shorter = F.conv_transpose2d(xt[None, None], kt[None, None], stride=stride, padding=padding)[0, 0]
+        widget.locator('button[data-role="last"]').click()
+        assert torch.equal(_grid(widget.locator('table[data-role="output"]')), shorter) and shorter.shape == (3, 3)
+        widget.locator('select[data-role="stride"]').select_option("1")  # output padding must stay below the stride
+        widget.locator('select[data-role="output-padding"]').select_option("1")
+        assert "smaller than the stride" in widget.locator(".cvbook-error").text_content()
     if preset == "16x4":
         assert expected.flatten().int().tolist() == [2, 9, 6, 1, 6, 29, 30, 7, 10, 29, 33, 13, 12, 24, 16, 4]
         widget.locator('button[data-role="prev"]').click()  # a step in the middle for the picture
@@ -254,3 +266,22 @@ def test_anchor_boxes_click_and_drag(session):
     ious = _check_anchor_table(widget, size, fmap, sizes, ratios, moved, threshold)
     assert ious[first : first + 5].max() > 0, "the moved box overlaps the selected cell's anchors"
     widget.screenshot(path=str(SHOTS / "anchors.png"))
+
+
+def test_chapter_13_shows_the_transposed_convolution_widget(server, session):
+    """Chapter 13 carries the widget in its saved ×2-upsampling state: a 2×2 input, a 4×4 output."""
+    page = session[0].context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.route("**/*", lambda r: r.continue_() if urlparse(r.request.url).hostname in ("127.0.0.1", "localhost")
+               or r.request.url.startswith(("data:", "blob:")) else r.abort())
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server}/book/13_upsampling.html", wait_until="load")
+    widget = page.locator(".cvbook-tconv")
+    widget.locator('table[data-role="output"]').wait_for(timeout=30_000)
+    assert [e for e in errors if e not in THEME_ERRORS] == []
+    x = torch.tensor([[1.0, 2], [3, 4]], dtype=torch.float64)
+    expected = F.conv_transpose2d(x[None, None], torch.ones(1, 1, 3, 3, dtype=torch.float64), stride=2, padding=1,
+                                  output_padding=1)[0, 0]
+    assert torch.equal(_grid(widget.locator('table[data-role="output"]')), expected) and expected.shape == (4, 4)
+    assert widget.locator('select[data-role="output-padding"]').input_value() == "1"
+    page.close()

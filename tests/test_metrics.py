@@ -271,3 +271,153 @@ def test_docstring_examples():
     for module in (M, S):
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted >= 3 and result.failed == 0, module.__name__
+
+
+# ------------------------------------------------------------------ instance and panoptic segmentation
+
+
+def random_instances(num_images: int, num_classes: int, seed: int, size: int = 24):
+    """Ground-truth masks (rectangles and discs, 1-4 per image) and detections: half of them
+    eroded or shifted copies of a ground-truth mask, half random blobs; scores with ties."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+
+    def blob():
+        cy, cx = torch.randint(3, size - 3, (2,), generator=g).tolist()
+        r = int(torch.randint(2, 7, (1,), generator=g))
+        if torch.rand((), generator=g) < 0.5:
+            return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        return ((yy - cy).abs() <= r) & ((xx - cx).abs() <= r)
+
+    predictions, targets = [], []
+    for _ in range(num_images):
+        k = int(torch.randint(1, 5, (1,), generator=g))
+        gt = torch.stack([blob() for _ in range(k)])
+        gt_labels = torch.randint(0, num_classes, (k,), generator=g)
+        n = int(torch.randint(0, 7, (1,), generator=g))
+        masks, labels = [], []
+        for _ in range(n):
+            if torch.rand((), generator=g) < 0.5:
+                j = int(torch.randint(0, k, (1,), generator=g))
+                masks.append(torch.roll(gt[j], int(torch.randint(-2, 3, (1,), generator=g)), dims=1))
+                labels.append(int(gt_labels[j]) if torch.rand((), generator=g) < 0.8 else int(torch.randint(0, num_classes, (1,), generator=g)))
+            else:
+                masks.append(blob())
+                labels.append(int(torch.randint(0, num_classes, (1,), generator=g)))
+        scores = torch.round(torch.rand(n, generator=g) * 20) / 20
+        predictions.append({"masks": torch.stack(masks) if masks else torch.zeros(0, size, size, dtype=torch.bool),
+                            "scores": scores, "labels": torch.tensor(labels, dtype=torch.long)})
+        targets.append({"masks": gt, "labels": gt_labels})
+    return predictions, targets
+
+
+def cocoeval_segm(predictions, targets, num_classes):
+    """COCOeval (segm) on a data set built in memory; masks go to COCO as RLE."""
+    reference("pycocotools")
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def rle(m):
+        return mask_utils.encode(np.asfortranarray(m.numpy().astype(np.uint8)))
+
+    annotations = []
+    for i, t in enumerate(targets):
+        for m, label in zip(t["masks"], t["labels"].tolist()):
+            r = rle(m)
+            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": label, "iscrowd": 0,
+                                "segmentation": r, "area": float(mask_utils.area(r)),
+                                "bbox": mask_utils.toBbox(r).tolist()})
+    size = targets[0]["masks"].shape[-2:]
+    gt = COCO()
+    gt.dataset = {"info": {}, "licenses": [], "annotations": annotations,
+                  "images": [{"id": i, "height": size[0], "width": size[1]} for i in range(len(targets))],
+                  "categories": [{"id": c} for c in range(num_classes)]}
+    results = [{"image_id": i, "category_id": label, "score": score, "segmentation": rle(m)}
+               for i, p in enumerate(predictions)
+               for m, score, label in zip(p["masks"], p["scores"].double().tolist(), p["labels"].tolist())]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        evaluation = COCOeval(gt, gt.loadRes(results), "segm")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return evaluation
+
+
+@pytest.mark.parametrize("num_images, num_classes, seed", [(6, 1, 0), (10, 3, 1), (15, 2, 2)])
+def test_mask_ap_equals_cocoeval_segm(num_images, num_classes, seed):
+    predictions, targets = random_instances(num_images, num_classes, seed)
+    ours = S.mask_average_precision(predictions, targets)
+    coco = cocoeval_segm(predictions, targets, num_classes)
+    assert ours.map == pytest.approx(coco.stats[0], abs=1e-9)
+    assert ours.map_50 == pytest.approx(coco.stats[1], abs=1e-9)
+    assert ours.map_75 == pytest.approx(coco.stats[2], abs=1e-9)
+
+
+def test_mask_iou_against_pycocotools():
+    mask_utils = reference("pycocotools.mask")
+    predictions, targets = random_instances(3, 2, seed=5)
+    a, b = targets[0]["masks"], predictions[1]["masks"]
+    ref = mask_utils.iou([mask_utils.encode(np.asfortranarray(m.numpy().astype(np.uint8))) for m in a],
+                         [mask_utils.encode(np.asfortranarray(m.numpy().astype(np.uint8))) for m in b], [0] * len(b))
+    assert np.allclose(S.mask_iou(a, b).numpy(), np.asarray(ref).reshape(len(a), len(b)))
+
+
+def test_mask_ap_hand_worked_and_errors():
+    square = torch.zeros(1, 8, 8, dtype=torch.bool)
+    square[0, 2:6, 2:6] = True
+    half = torch.zeros(1, 8, 8, dtype=torch.bool)
+    half[0, 2:6, 2:4] = True  # IoU 0.5 with the square
+    targets = [{"masks": square, "labels": torch.tensor([0])}]
+    # ranks: the half mask (TP at t = 0.5 only), then the square itself (a duplicate at 0.5, a TP above)
+    predictions = [{"masks": torch.cat([half, square]), "scores": torch.tensor([0.9, 0.8]), "labels": torch.tensor([0, 0])}]
+    r = S.mask_average_precision(predictions, targets, iou_thresholds=(0.5, 0.75))
+    # t = 0.5: TP first (precision 1 at recall 1); t = 0.75: FP then TP (precision 1/2 at recall 1)
+    assert (r.map_50, r.map_75) == (1.0, 0.5)
+    r = S.mask_average_precision(predictions, targets, iou_thresholds=(0.75,), interpolation="voc2010")
+    assert r.map == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="'masks'"):
+        S.mask_average_precision([{"scores": torch.ones(1), "labels": torch.zeros(1, dtype=torch.long)}], targets)
+    with pytest.raises(ValueError, match="0 and 1"):
+        S.mask_iou(torch.full((1, 2, 2), 0.7), square[:, :2, :2])
+    with pytest.raises(ValueError, match="one entry per instance"):
+        S.mask_average_precision([{"masks": square, "scores": torch.ones(2), "labels": torch.zeros(2, dtype=torch.long)}], targets)
+
+
+def test_panoptic_quality_hand_worked():
+    # 6×6 image; stuff class 0 (instance 0); thing class 1 with two true objects.
+    true_classes = torch.zeros(6, 6, dtype=torch.long)
+    true_instances = torch.zeros(6, 6, dtype=torch.long)
+    true_classes[0:2, 0:3], true_instances[0:2, 0:3] = 1, 1  # object 1: 6 pixels
+    true_classes[4:6, 4:6], true_instances[4:6, 4:6] = 1, 2  # object 2: 4 pixels
+    pred_classes, pred_instances = true_classes.clone(), true_instances.clone()
+    pred_classes[0:2, 2], pred_instances[0:2, 2] = 0, 0  # object 1 predicted 4 of 6 pixels: IoU 4/6
+    pred_classes[4:6, 4:6], pred_instances[4:6, 4:6] = 0, 0  # object 2 missed: FN
+    pred_classes[3, 0:2], pred_instances[3, 0:2] = 1, 3  # a 2-pixel object that is not there: FP
+    r = S.panoptic_quality(pred_classes, pred_instances, true_classes, true_instances, num_classes=2)
+    # stuff: true 26 pixels, predicted 26 + 2 - 2 ... computed by hand below
+    stuff_true = 36 - 10
+    stuff_pred = 36 - 4 - 2
+    stuff_inter = stuff_true - 2  # the stuff pixels predicted as the false object
+    stuff_iou = stuff_inter / (stuff_true + stuff_pred - stuff_inter)
+    assert r.per_class[0] == pytest.approx((stuff_iou, stuff_iou, 1.0, 1, 0, 0))
+    thing_sq, thing_rq = 4 / 6, 1 / (1 + 0.5 + 0.5)
+    assert r.per_class[1] == pytest.approx((thing_sq * thing_rq, thing_sq, thing_rq, 1, 1, 1))
+    assert r.pq == pytest.approx((stuff_iou + thing_sq * thing_rq) / 2)
+    assert r.sq == pytest.approx((stuff_iou + thing_sq) / 2) and r.rq == pytest.approx((1 + thing_rq) / 2)
+
+
+def test_panoptic_quality_void_and_errors():
+    classes = torch.zeros(4, 4, dtype=torch.long)
+    instances = torch.zeros(4, 4, dtype=torch.long)
+    true_classes = classes.clone()
+    true_classes[0, :] = 255  # void row
+    pred_classes, pred_instances = classes.clone(), instances.clone()
+    pred_classes[0, 0:3], pred_instances[0, 0:3] = 1, 1  # a predicted object made of void pixels: not an FP
+    r = S.panoptic_quality(pred_classes, pred_instances, true_classes, instances, num_classes=2, ignore_index=255)
+    assert r.per_class == {0: (1.0, 1.0, 1.0, 1, 0, 0)}
+    with pytest.raises(ValueError, match="one size"):
+        S.panoptic_quality(classes, instances, classes[:3], instances, num_classes=2)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        S.panoptic_quality(classes + 2, instances, classes, instances, num_classes=2)

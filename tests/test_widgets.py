@@ -97,17 +97,31 @@ def test_transposed_conv_presets_reproduce_the_lectures():
     assert w.matrix == LECTURE_MATRIX
     assert [v for row in w.output for v in row] == [2, 9, 6, 1, 6, 29, 30, 7, 10, 29, 33, 13, 12, 24, 16, 4]
     assert w.step == 4 and w.get_state()["matrix"] == LECTURE_MATRIX
-    w.load_preset("stride2")  # 3×3, stride 2, padding 1 on a 2×2 input: 3×3 output
-    assert w.output == [[1, 3, 2], [4, 10, 6], [3, 7, 4]]  # by hand: overlaps of ones-kernels
+    w.load_preset("stride2")  # 3×3, stride 2, padding 1, output padding 1 on a 2×2 input: ×2, a 4×4 output
+    # by hand: overlaps of ones-kernels; the output padding keeps the last row and column
+    assert w.output == [[1, 3, 2, 2], [4, 10, 6, 6], [3, 7, 4, 4], [3, 7, 4, 4]]
+    w.output_padding = 0  # without it, 3×3
+    assert w.output == [[1, 3, 2], [4, 10, 6], [3, 7, 4]]
+    w.load_preset("2x2")  # a preset resets the output padding
+    assert w.output_padding == 0 and w.output == [[0, 0, 1], [0, 4, 6], [4, 12, 9]]
 
 
-@pytest.mark.parametrize("shape, k, stride, padding", [((2, 3), 2, 1, 0), ((4, 4), 3, 2, 1), ((3, 2), 4, 3, 2), ((2, 2), 1, 1, 0)])
-def test_transposed_conv_matches_torch_and_its_matrix(shape, k, stride, padding):
+@pytest.mark.parametrize("shape, k, stride, padding, output_padding",
+                         [((2, 3), 2, 1, 0, 0), ((4, 4), 3, 2, 1, 0), ((3, 2), 4, 3, 2, 0), ((2, 2), 1, 1, 0, 0),
+                          ((3, 3), 3, 2, 1, 1), ((2, 4), 2, 3, 0, 2)])
+def test_transposed_conv_matches_torch_and_its_matrix(shape, k, stride, padding, output_padding):
     g = torch.Generator().manual_seed(sum(shape) + k)
     x = torch.randint(-3, 4, shape, generator=g).double()
     kernel = torch.randint(-3, 4, (k, k), generator=g).double()
-    w = TransposedConvWidget(input=x.tolist(), kernel=kernel.tolist(), stride=stride, padding=padding)
-    expected = F.conv_transpose2d(x[None, None], kernel[None, None], stride=stride, padding=padding)[0, 0]
+    w = TransposedConvWidget(input=x.tolist(), kernel=kernel.tolist(), stride=stride, padding=padding,
+                             output_padding=output_padding)
+    expected = F.conv_transpose2d(x[None, None], kernel[None, None], stride=stride, padding=padding,
+                                  output_padding=output_padding)[0, 0]
+    from cvbook.segmentation.upsample import transposed_conv_matrix
+
+    assert torch.equal(torch.tensor(w.matrix).T, transposed_conv_matrix(kernel, shape, stride, padding, output_padding))
+    if output_padding:
+        return  # the convolution check below has no output padding
     assert torch.equal(torch.tensor(w.output), expected)
     # Uᵀ·vec(x) = vec(output), and Uᵀ is the transpose of the convolution's matrix U:
     # U·vec(y) = vec(conv2d(y, kernel)) for an output-sized y
@@ -135,6 +149,8 @@ def test_transposed_conv_state_changes_recompute():
         ({"kernel": [[1] * 5] * 5}, "1×1 to 4×4"),
         ({"stride": 4}, "stride"),
         ({"padding": 2}, "removes the whole output"),
+        ({"output_padding": 1}, "smaller than the stride"),
+        ({"stride": 2, "output_padding": 3}, "0 to 2"),
     ],
 )
 def test_transposed_conv_errors(kwargs, message):

@@ -36,6 +36,10 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
 - ``book/11_yolo``: data, detection.yolo, detection.yolo_loss, metrics.detection, models.summary, plot, profile, train
 - ``book/12_region_based``: data, data.pennfudan, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
+- ``book/13_upsampling``: models.summary, profile, segmentation.receptive_field, segmentation.upsample, widgets
+- ``book/14_fcn_segmentation``: data, data.voc, metrics.segmentation, models.summary, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
+- ``book/15_unet``: data, metrics.segmentation, models.summary, profile, segmentation.augment, segmentation.losses, segmentation.unet, train
+- ``book/16_instance_segmentation``: data, metrics.detection, metrics.segmentation, plot, profile, segmentation.mask_rcnn, segmentation.roi_align, train
 - ``book/17_autoencoders``: data, generative.autoencoder, generative.compression, plot, profile, train
 - ``book/18_variational_autoencoders``: data, generative.disentangle, generative.vae, plot, profile, train
 - ``book/19_style_transfer``: data, generative.style, profile
@@ -47,6 +51,8 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab04_iou_nms_map``: labs, metrics.detection, profile
 - ``labs/solutions/lab05_yolo_loss``: detection.yolo_loss, labs, profile
 - ``labs/solutions/lab06_train_detector``: data, detection.anchors, detection.evaluate, detection.ssd, labs, profile, train
+- ``labs/solutions/lab07_transposed_convolution``: labs, profile, segmentation.upsample
+- ``labs/solutions/lab08_segmentation_metrics_unet``: data, labs, metrics.segmentation, profile, segmentation.losses, segmentation.unet, train
 - ``labs/solutions/lab09_vae``: data, generative.vae, labs, profile, train
 - ``labs/solutions/lab10_style_transfer``: data, generative.style, labs, profile, train
 """

@@ -147,9 +147,7 @@ register(DatasetInfo("shapes", "detection", True, _shapes,
 # --- Part IV (representation and generation): MNIST, the style painting, the LFW faces -----
 # One block so that the merge with the other parts' registrations stays simple.
 
-from .sources import QUICK_STAND_INS, files as source_files  # noqa: E402
-
-QUICK_STAND_INS.update({"mnist": "digits", "painting": "faces"})
+from .sources import files as source_files  # noqa: E402
 
 
 def _unpack_idx(root, folder: str) -> None:
@@ -210,3 +208,40 @@ register(DatasetInfo("painting", "style", False, _painting,
                      description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image."))
 register(DatasetInfo("faces", "generation", True, _faces,
                      description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))
+
+
+# --- Part III: segmentation (chapters 13-16) ------------------------------------------------
+
+def _voc2012(split: str = "train", transforms=None, root=None):
+    from .voc import voc2012_segmentation
+
+    return voc2012_segmentation(split, transforms=transforms, root=root)
+
+
+def _oxford_pets(split: str = "trainval", root=None, size: int = 160, train: bool | None = None):
+    from .pets import load as load_pets
+
+    return load_pets(split, root=root, size=size, train=train)
+
+
+def _nuclei(split: str = "train", n: int = 256, size: int = 96, seed: int = 0):
+    from .nuclei import NucleiPatches
+
+    return NucleiPatches(split, n=n, size=size, seed=seed)
+
+
+def _shapes_segmentation(split: str = "train", n: int | None = None, **kwargs):
+    from .shapes_segmentation import ShapesSegmentation
+
+    n = n if n is not None else (1000 if split == "train" else 200)
+    return ShapesSegmentation(n=n, split=split, **kwargs)
+
+
+register(DatasetInfo("voc2012", "segmentation", False, _voc2012, quick="shapes-segmentation",
+                     description="Pascal VOC 2012 segmentation: 1,464 train and 1,449 val images, 21 labels."))
+register(DatasetInfo("oxford-iiit-pet", "segmentation", False, _oxford_pets, quick="nuclei",
+                     description="Oxford-IIIT Pet: 7,349 photos of cats and dogs with pet/background/border trimaps."))
+register(DatasetInfo("nuclei", "segmentation", True, _nuclei,
+                     description="stardist's 512×512 fluorescence image of 125 nuclei with their instance mask."))
+register(DatasetInfo("shapes-segmentation", "segmentation", True, _shapes_segmentation,
+                     description="Generated 96×96 scenes of touching, overlapping shapes, 5 classes + background."))

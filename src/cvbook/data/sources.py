@@ -28,6 +28,10 @@ QUICK_STAND_INS: dict[str, str] = {
     "fashion-mnist": "digits",
     "voc2007": "shapes",
     "penn-fudan": "shapes",
+    "voc2012": "shapes-segmentation",
+    "oxford-iiit-pet": "nuclei",
+    "mnist": "digits",
+    "painting": "faces",
 }
 
 

@@ -1,4 +1,5 @@
-"""Pascal VOC: its classes, its XML box annotations, and the VOC 2007 detection set.
+"""Pascal VOC: its classes, its XML box annotations, the VOC 2007 detection set and the VOC 2012
+segmentation set.
 
 VOC (and ImageNet's box annotations, which use the same XML shape) number pixels from 1 and
 give a box by its first and last pixel, both included: ``xmin = 1, xmax = 3`` covers the
@@ -21,7 +22,8 @@ import torch
 from cvbook.data.sources import fetch_source
 from cvbook.data.transforms import detection_transform
 
-__all__ = ["VOC_CLASSES", "parse_voc_xml", "voc_target", "voc_transforms", "voc2007"]
+__all__ = ["VOC_CLASSES", "parse_voc_xml", "voc_target", "voc_transforms", "voc2007",
+           "VOC_SEGMENTATION_CLASSES", "VOC_VOID", "voc_segmentation_transforms", "voc2012_segmentation"]
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -160,3 +162,51 @@ def voc2007(split: str = "trainval", transforms: Callable | None = None, task: s
     root = fetch_source("voc2007", split, root=root)
     cls = VOCDetection if task == "detection" else VOCSegmentation
     return cls(str(root), year="2007", image_set=split, download=False, transforms=transforms)
+
+
+# --- VOC 2012 segmentation (chapter 14) ------------------------------------------------------
+
+#: VOC 2012 segmentation labels: 0 background, 1..20 the classes of :data:`VOC_CLASSES`, and 255
+#: ("void") on object borders and difficult regions, left out of losses and metrics.
+VOC_SEGMENTATION_CLASSES: tuple[str, ...] = ("background", *VOC_CLASSES)
+VOC_VOID = 255
+
+
+def voc_segmentation_transforms(size: int = 320, train: bool = True) -> Callable:
+    """``(PIL image, PIL mask) -> (float image (3, size, size) normalised for ImageNet, int64 mask)``.
+
+    Training: random scale (0.5–2 of ``size``), random crop of ``size × size`` (padding the
+    image with 0 and the mask with 255 where needed), horizontal flip; evaluation: the whole
+    image, only normalised (batch size 1, or resize yourself). The mask follows the image
+    through every geometric step (``transforms.v2`` with a ``Mask``; nearest interpolation).
+    """
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    steps: list = []
+    if train:
+        steps += [v2.RandomResize(size // 2, 2 * size), v2.RandomCrop(size, pad_if_needed=True,
+                                                                        fill={tv_tensors.Mask: VOC_VOID, "others": 0}),
+                  v2.RandomHorizontalFlip()]
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]
+    pipeline = v2.Compose(steps)
+
+    def apply(image, mask):
+        image = tv_tensors.Image(v2.functional.pil_to_tensor(image))
+        mask = tv_tensors.Mask(v2.functional.pil_to_tensor(mask)[0])
+        image, mask = pipeline(image, mask)
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).long()
+
+    return apply
+
+
+def voc2012_segmentation(split: str = "train", transforms: Callable | None = None, *, root=None):
+    """Pascal VOC 2012 segmentation (downloaded with checksums on first use): ``"train"`` (1,464
+    images) or ``"val"`` (1,449), as torchvision's ``VOCSegmentation``; masks use
+    :data:`VOC_SEGMENTATION_CLASSES` and 255 for void."""
+    from torchvision.datasets import VOCSegmentation
+
+    if split not in ("train", "val", "trainval"):
+        raise ValueError(f"VOC2012 segmentation splits are 'train', 'val' and 'trainval', not {split!r}")
+    root = fetch_source("voc2012", "all", root=root)
+    return VOCSegmentation(str(root), year="2012", image_set=split, download=False, transforms=transforms)

@@ -1,1 +1,15 @@
-"""Part III of the book, semantic and instance segmentation, one module per idea."""
+"""Part III of the book, semantic and instance segmentation, one module per idea
+(``from cvbook.segmentation import fcn``).
+
+- :mod:`~cvbook.segmentation.upsample` (chapter 13): bed of nails, FCN's bilinear kernel, the
+  matrix ``U`` of a transposed convolution;
+- :mod:`~cvbook.segmentation.receptive_field` (chapter 13): receptive fields computed and measured;
+- :mod:`~cvbook.segmentation.fcn` (chapter 14): FCN-32s, 16s and 8s over small or ResNet backbones;
+- :mod:`~cvbook.segmentation.losses` (chapter 14): binary, multi-class and multi-label losses, soft Dice;
+- :mod:`~cvbook.segmentation.unet` and :mod:`~cvbook.segmentation.augment` (chapter 15): U-Net,
+  elastic deformations, averaging over flips and quarter turns;
+- :mod:`~cvbook.segmentation.roi_align` and :mod:`~cvbook.segmentation.mask_rcnn` (chapter 16):
+  RoIAlign by bilinear sampling, torchvision's Mask R-CNN set up, trained and run.
+
+The measures are in :mod:`cvbook.metrics.segmentation`.
+"""

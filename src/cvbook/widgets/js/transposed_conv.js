@@ -1,19 +1,21 @@
 // Transposed convolution widget: step through "each input element scales the kernel, which is
 // added into the output where it lands; overlaps are summed; then `padding` rows and columns are
-// removed from every border" (PyTorch's conv_transpose2d), and see the matrix Uᵀ.
-// Model state: input, kernel (lists of rows), stride, padding, step (how many input elements,
+// removed from every border; `output_padding` more rows and columns are kept at the bottom and right"
+// (PyTorch's conv_transpose2d), and see the matrix Uᵀ.
+// Model state: input, kernel (lists of rows), stride, padding, output_padding, step (how many input elements,
 // in row-major order, have been added so far). Helpers come from common.js.
 
 const TC_PRESETS = {
-  "2x2": { label: "lecture: 2×2 ⊛ᵀ 2×2", input: [[0, 1], [2, 3]], kernel: [[0, 1], [2, 3]], stride: 1, padding: 0 },
-  "16x4": { label: "lecture: the 16×4 matrix", input: [[2, 1], [4, 4]], kernel: [[1, 4, 1], [1, 4, 3], [3, 3, 1]], stride: 1, padding: 0 },
-  stride2: { label: "×2 upsampling: 3×3, stride 2, padding 1", input: [[1, 2], [3, 4]], kernel: [[1, 1, 1], [1, 1, 1], [1, 1, 1]], stride: 2, padding: 1 },
+  "2x2": { label: "lecture: 2×2 ⊛ᵀ 2×2", input: [[0, 1], [2, 3]], kernel: [[0, 1], [2, 3]], stride: 1, padding: 0, output_padding: 0 },
+  "16x4": { label: "lecture: the 16×4 matrix", input: [[2, 1], [4, 4]], kernel: [[1, 4, 1], [1, 4, 3], [3, 3, 1]], stride: 1, padding: 0, output_padding: 0 },
+  stride2: { label: "×2 upsampling: 3×3, stride 2, padding 1, output padding 1", input: [[1, 2], [3, 4]], kernel: [[1, 1, 1], [1, 1, 1], [1, 1, 1]], stride: 2, padding: 1, output_padding: 1 },
 };
 
-/** The full (uncropped) output after adding the first `steps` input elements. */
-function tcPartial(x, k, s, steps) {
+/** The full (uncropped) output after adding the first `steps` input elements; `op` extra zero rows
+ * and columns at the bottom and right (the output padding). */
+function tcPartial(x, k, s, steps, op = 0) {
   const n = x.length, m = x[0].length, kh = k.length, kw = k[0].length;
-  const H = (n - 1) * s + kh, W = (m - 1) * s + kw;
+  const H = (n - 1) * s + kh + op, W = (m - 1) * s + kw + op;
   const out = Array.from({ length: H }, () => new Array(W).fill(0));
   for (let q = 0; q < Math.min(steps, n * m); q++) {
     const i = Math.floor(q / m), j = q % m;
@@ -28,12 +30,12 @@ function tcCrop(full, p) {
 }
 
 /** Uᵀ: rows = output elements, columns = input elements (both row-major). */
-function tcMatrix(x, k, s, p) {
+function tcMatrix(x, k, s, p, op = 0) {
   const n = x.length, m = x[0].length;
   const columns = [];
   for (let q = 0; q < n * m; q++) {
     const onehot = Array.from({ length: n }, (_, i) => Array.from({ length: m }, (_, j) => (i * m + j === q ? 1 : 0)));
-    columns.push(tcCrop(tcPartial(onehot, k, s, n * m), p).flat());
+    columns.push(tcCrop(tcPartial(onehot, k, s, n * m, op), p).flat());
   }
   return columns[0].map((_, r) => columns.map((col) => col[r]));
 }
@@ -55,7 +57,7 @@ function render({ model, el: root }) {
 
   // controls
   const presetButtons = Object.entries(TC_PRESETS).map(([name, p]) =>
-    el("button", { type: "button", "data-preset": name, onclick: () => setMany({ input: p.input, kernel: p.kernel, stride: p.stride, padding: p.padding, step: 0 }) }, p.label)
+    el("button", { type: "button", "data-preset": name, onclick: () => setMany({ input: p.input, kernel: p.kernel, stride: p.stride, padding: p.padding, output_padding: p.output_padding, step: 0 }) }, p.label)
   );
   const select = (label, role, options, onchange) => {
     const s = el("select", { "data-role": role, "aria-label": label, onchange: (e) => onchange(Number(e.target.value)) },
@@ -65,8 +67,17 @@ function render({ model, el: root }) {
   const [inRowsL, inRows] = select("input rows", "in-rows", [2, 3, 4], (v) => setMany({ input: resizeGrid(model.get("input"), v, model.get("input")[0].length, 1), step: 0 }));
   const [inColsL, inCols] = select("cols", "in-cols", [2, 3, 4], (v) => setMany({ input: resizeGrid(model.get("input"), model.get("input").length, v, 1), step: 0 }));
   const [kSizeL, kSize] = select("kernel", "k-size", [1, 2, 3, 4], (v) => setMany({ kernel: resizeGrid(model.get("kernel"), v, v, 1), step: 0 }));
-  const [strideL, strideSel] = select("stride", "stride", [1, 2, 3], (v) => setMany({ stride: v, step: 0 }));
+  const [strideL, strideSel] = select("stride", "stride", [1, 2, 3], (v) => setMany({ stride: v, output_padding: Math.min(model.get("output_padding"), v - 1), step: 0 }));
   const [padL, padSel] = select("padding", "padding", [0, 1, 2, 3], (v) => setMany({ padding: v, step: 0 }));
+  const [opL, opSel] = select("output padding", "output-padding", [0, 1, 2], (v) => {
+    if (v >= model.get("stride")) {
+      message.textContent = `output padding must be smaller than the stride (${model.get("stride")})`;
+      opSel.value = model.get("output_padding");
+      return;
+    }
+    message.textContent = "";
+    setMany({ output_padding: v, step: 0 });
+  });
 
   const stepBtn = (label, role, f) => el("button", { type: "button", "data-role": role, onclick: () => commitTrait(model, "step", clamp(f(model.get("step")), 0, nIn())) }, label);
   const stepInfo = el("span", { "data-role": "step-info" });
@@ -108,18 +119,20 @@ function render({ model, el: root }) {
 
   const update = () => {
     const x = model.get("input"), k = model.get("kernel"), s = model.get("stride"), p = model.get("padding");
+    const op = model.get("output_padding") || 0;
     const n = x.length, m = x[0].length, kh = k.length, kw = k[0].length, total = n * m;
     const t = clamp(model.get("step"), 0, total);
-    inRows.value = n; inCols.value = m; kSize.value = kh; strideSel.value = s; padSel.value = p;
-    const H = (n - 1) * s + kh, W = (m - 1) * s + kw;
+    inRows.value = n; inCols.value = m; kSize.value = kh; strideSel.value = s; padSel.value = p; opSel.value = op;
+    const H = (n - 1) * s + kh + op, W = (m - 1) * s + kw + op;
     if (H - 2 * p < 1 || W - 2 * p < 1) {
       message.textContent = `padding ${p} removes the whole ${H}×${W} output: choose a smaller padding`;
       return;
     }
-    const full = tcPartial(x, k, s, t);
+    const full = tcPartial(x, k, s, t, op);
     const cur = t > 0 ? [Math.floor((t - 1) / m), (t - 1) % m] : null;  // the element added last
     const landed = (r, c) => cur && r >= cur[0] * s && r < cur[0] * s + kh && c >= cur[1] * s && c < cur[1] * s + kw;
     const cropped = (r, c) => r < p || c < p || r >= H - p || c >= W - p;
+    const padded = (r, c) => (r >= H - op || c >= W - op) && !cropped(r, c);
     const done = (i, j) => i * m + j < t;
 
     stepInfo.textContent = t === 0
@@ -131,13 +144,13 @@ function render({ model, el: root }) {
       panel(`input ${n}×${m}`, gridTable(x, { role: "input", editable: true, onedit: edit("input"), cls: (i, j) => (cur && i === cur[0] && j === cur[1] ? "cvbook-hot" : done(i, j) ? "cvbook-done" : "") })),
       panel(`kernel ${kh}×${kw}`, gridTable(k, { role: "kernel", editable: true, onedit: edit("kernel") })),
       panel(cur ? `x[${cur[0]}][${cur[1]}] · kernel` : "x · kernel", gridTable(scaled, { role: "scaled", cls: () => (cur ? "cvbook-add" : "") })),
-      panel(`sum so far, ${H}×${W}` + (p ? ` (grey: padding ${p}, removed)` : ""), gridTable(full, { role: "full", cls: (r, c) => (landed(r, c) ? "cvbook-add" : cropped(r, c) ? "cvbook-crop" : "") })),
+      panel(`sum so far, ${H}×${W}` + (p ? ` (grey: padding ${p}, removed)` : "") + (op ? `, with ${op} output-padding row(s) and column(s)` : ""), gridTable(full, { role: "full", cls: (r, c) => (landed(r, c) ? "cvbook-add" : cropped(r, c) ? "cvbook-crop" : padded(r, c) ? "cvbook-done" : "") })),
       panel(`output ${H - 2 * p}×${W - 2 * p}` + (t < total ? " (partial)" : ""), gridTable(tcCrop(full, p), { role: "output" }))
     );
 
     // Uᵀ · vec(input) = vec(output), with the column of the current input element highlighted
-    const U = tcMatrix(x, k, s, p);
-    const out = tcCrop(tcPartial(x, k, s, total), p).flat();
+    const U = tcMatrix(x, k, s, p, op);
+    const out = tcCrop(tcPartial(x, k, s, total, op), p).flat();
     const mat = el("table", { class: "cvbook-matrix", "data-role": "matrix" });
     const vecIn = x.flat();
     U.forEach((row, r) => {
@@ -153,11 +166,11 @@ function render({ model, el: root }) {
     );
   };
 
-  const events = ["input", "kernel", "stride", "padding", "step"].map((k) => `change:${k}`);
+  const events = ["input", "kernel", "stride", "padding", "output_padding", "step"].map((k) => `change:${k}`);
   events.forEach((e) => model.on(e, update));
   root.replaceChildren(
     el("div", { class: "cvbook-controls" }, el("span", {}, "presets:"), ...presetButtons),
-    el("div", { class: "cvbook-controls" }, inRowsL, inColsL, kSizeL, strideL, padL, message),
+    el("div", { class: "cvbook-controls" }, inRowsL, inColsL, kSizeL, strideL, padL, opL, message),
     stepper, panels, matrixBox
   );
   update();

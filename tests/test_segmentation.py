@@ -1,0 +1,261 @@
+"""cvbook.segmentation: upsampling, receptive fields, FCN, U-Net, losses, RoIAlign, Mask R-CNN set-up,
+against PyTorch, torchvision and hand computations."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from cvbook.segmentation import fcn, losses, mask_rcnn, receptive_field, roi_align, unet, upsample
+from cvbook.segmentation.fcn import FCN
+from cvbook.segmentation.unet import UNet
+
+LECTURE_U_T = [
+    [1, 0, 0, 0], [4, 1, 0, 0], [1, 4, 0, 0], [0, 1, 0, 0],
+    [1, 0, 1, 0], [4, 1, 4, 1], [3, 4, 1, 4], [0, 3, 0, 1],
+    [3, 0, 1, 0], [3, 3, 4, 1], [1, 3, 3, 4], [0, 1, 0, 3],
+    [0, 0, 3, 0], [0, 0, 3, 3], [0, 0, 1, 3], [0, 0, 0, 1],
+]
+
+
+# ---------------------------------------------------------------- upsampling
+def test_lecture_examples():
+    kernel = torch.tensor([[1.0, 4, 1], [1, 4, 3], [3, 3, 1]])
+    u = upsample.transposed_conv_matrix(kernel, (2, 2))
+    assert u.shape == (4, 16) and u.T.tolist() == LECTURE_U_T
+    assert (u.T @ torch.tensor([2.0, 1, 4, 4])).tolist() == [2, 9, 6, 1, 6, 29, 30, 7, 10, 29, 33, 13, 12, 24, 16, 4]
+    u = upsample.transposed_conv_matrix(torch.tensor([[0.0, 1], [2, 3]]), 2)
+    assert (u.T @ torch.tensor([0.0, 1, 2, 3])).reshape(3, 3).tolist() == [[0, 0, 1], [0, 4, 6], [4, 12, 9]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 5), w=st.integers(1, 5), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       stride=st.integers(1, 3), padding=st.integers(0, 2), output_padding=st.integers(0, 2), seed=st.integers(0, 99))
+def test_transposed_conv_matrix_equals_torch(h, w, kh, kw, stride, padding, output_padding, seed):
+    output_padding = min(output_padding, stride - 1)
+    g = torch.Generator().manual_seed(seed)
+    x, k = torch.randn(h, w, generator=g, dtype=torch.float64), torch.randn(kh, kw, generator=g, dtype=torch.float64)
+    h_out = upsample.transposed_conv_output_size(h, kh, stride, padding, output_padding)
+    w_out = upsample.transposed_conv_output_size(w, kw, stride, padding, output_padding)
+    if min(h_out, w_out) < 1:
+        with pytest.raises(ValueError, match="removes the whole"):
+            upsample.transposed_conv_matrix(k, (h, w), stride, padding, output_padding)
+        return
+    u = upsample.transposed_conv_matrix(k, (h, w), stride, padding, output_padding)
+    ref = F.conv_transpose2d(x[None, None], k[None, None], stride=stride, padding=padding, output_padding=output_padding)
+    assert u.shape == (h * w, h_out * w_out) and ref.shape[-2:] == (h_out, w_out)
+    assert torch.allclose(u.T @ x.flatten(), ref.flatten())
+    # U is the matrix of the convolution it transposes: U vec(z) = vec(conv2d(z, k)) (without output_padding)
+    if output_padding == 0:
+        z = torch.randn(h_out, w_out, generator=g, dtype=torch.float64)
+        conv = F.conv2d(z[None, None], k[None, None], stride=stride, padding=padding)[0, 0]
+        if conv.shape == (h, w):
+            assert torch.allclose(u @ z.flatten(), conv.flatten())
+
+
+def test_bed_of_nails_and_bilinear_kernel():
+    x = torch.tensor([[1.0, 2], [3, 4]])
+    assert upsample.bed_of_nails(x, 2).tolist() == [[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]
+    # max unpooling whose switches all point at the top-left corner is the bed of nails
+    pooled, index = F.max_pool2d(torch.arange(16.0).flip(0).reshape(1, 1, 4, 4), 2, return_indices=True)
+    assert torch.equal(upsample.bed_of_nails(pooled, 2), F.max_unpool2d(pooled, index, 2))
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(2, 3, 5, 6, generator=g)
+    for factor in (2, 4, 8, 32):
+        up = F.conv_transpose2d(features, upsample.bilinear_kernel(3, 2 * factor), stride=factor, padding=factor // 2)
+        ref = F.interpolate(features, scale_factor=factor, mode="bilinear", align_corners=False)
+        inner = (..., slice(factor, -factor), slice(factor, -factor))  # zero padding differs at the borders
+        assert up.shape == ref.shape and torch.allclose(up[inner], ref[inner], atol=1e-5)
+    weight = upsample.bilinear_kernel(4, 3)
+    assert weight.shape == (4, 4, 3, 3) and weight[0, 1].abs().sum() == 0
+    assert weight[2, 2].tolist() == [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
+
+
+def test_upsample_errors():
+    with pytest.raises(ValueError, match="positive integer"):
+        upsample.bed_of_nails(torch.ones(2, 2), 0)
+    with pytest.raises(ValueError, match=r"\(\.\.\., H, W\)"):
+        upsample.bed_of_nails(torch.ones(3), 2)
+    with pytest.raises(ValueError, match="2-D"):
+        upsample.transposed_conv_matrix(torch.ones(1, 1, 3, 3), 2)
+    with pytest.raises(ValueError, match="smaller than the stride"):
+        upsample.transposed_conv_matrix(torch.ones(3, 3), 2, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="channels"):
+        upsample.bilinear_kernel(0, 4)
+
+
+# ---------------------------------------------------------------- receptive fields
+@pytest.mark.parametrize("dilations, field", [([1], 3), ([1, 2], 7), ([1, 2, 4], 15), ([1, 2, 4, 8], 31)])
+def test_dilated_receptive_fields_computed_and_measured(dilations, field):
+    assert receptive_field.receptive_field([3] * len(dilations), dilations) == field
+    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=d, dilation=d) for d in dilations])
+    assert receptive_field.measured_receptive_field(stack, 41) == (field, field)
+
+
+def test_receptive_field_with_strides():
+    # VGG-16's first two blocks: 3×3, 3×3, pool 2/2, 3×3, 3×3, pool 2/2 -> 16 pixels
+    kernels, strides = [3, 3, 2, 3, 3, 2], [1, 1, 2, 1, 1, 2]
+    assert receptive_field.receptive_field(kernels, strides=strides) == 16
+    net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(2),
+                        nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1), nn.AvgPool2d(2))
+    assert receptive_field.measured_receptive_field(net, 64) == (16, 16)
+    with pytest.raises(ValueError, match="one dilation and one stride per layer"):
+        receptive_field.receptive_field([3, 3], dilations=[1])
+
+
+# ---------------------------------------------------------------- models
+@settings(max_examples=12, deadline=None)
+@given(h=st.integers(16, 70), w=st.integers(16, 70), variant=st.sampled_from(fcn.VARIANTS))
+def test_fcn_output_size_equals_input_size(h, w, variant):
+    model = FCN(num_classes=4, variant=variant, backbone=fcn.SmallBackbone(3, widths=(4, 4, 4, 4, 4))).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, h, w)).shape == (2, 4, h, w)
+
+
+@settings(max_examples=12, deadline=None)
+@given(h=st.integers(16, 70), w=st.integers(16, 70), depth=st.integers(1, 4), mode=st.sampled_from(unet.UPSAMPLING))
+def test_unet_output_size_equals_input_size(h, w, depth, mode):
+    model = UNet(in_channels=1, num_classes=3, base_channels=4, depth=depth, upsampling=mode).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, h, w)).shape == (1, 3, h, w)
+
+
+def test_fcn_starts_as_bilinear_upsampling_of_its_coarse_scores():
+    model = FCN(num_classes=3, variant="8s", backbone=fcn.SmallBackbone(3, widths=(4, 4, 4, 4, 4))).eval()
+    x = torch.randn(1, 3, 320, 320)
+    with torch.no_grad():
+        coarse = model.score32(model.backbone(x)[2])  # (1, 3, 10, 10); skip scores start at zero
+        ref = F.interpolate(F.interpolate(F.interpolate(coarse, scale_factor=2, mode="bilinear"), scale_factor=2,
+                                          mode="bilinear"), scale_factor=8, mode="bilinear")
+        out = model(x)
+    assert torch.allclose(out[..., 64:-64, 64:-64], ref[..., 64:-64, 64:-64], atol=1e-5)  # away from zero padding
+    layer = fcn.bilinear_upsampling(21, 32)
+    assert (layer.kernel_size, layer.stride, layer.padding) == ((64, 64), (32, 32), (16, 16))
+
+
+def test_model_errors():
+    with pytest.raises(ValueError, match="variant"):
+        FCN(3, variant="4s")
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        UNet(1, 2, base_channels=4)(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="upsampling"):
+        UNet(1, 2, upsampling="nearest")
+    with pytest.raises(ValueError, match="out_channels"):
+        FCN(3, backbone=nn.Conv2d(3, 3, 1))
+
+
+# ---------------------------------------------------------------- losses
+def test_losses_match_their_formulas():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6, generator=g)
+    target = torch.randint(0, 4, (2, 5, 6), generator=g)
+    target[0, 0, 0] = 255
+    by_hand = -logits.log_softmax(1).gather(1, target.clamp(max=3)[:, None])[:, 0][target != 255].mean()
+    assert torch.allclose(losses.segmentation_loss(logits, target), by_hand)
+    binary = torch.randint(0, 2, (2, 5, 6), generator=g)
+    p = logits[:, :1].sigmoid()[:, 0]
+    bce = -(binary * p.log() + (1 - binary) * (1 - p).log()).mean()
+    assert torch.allclose(losses.segmentation_loss(logits[:, :1], binary, "binary"), bce, atol=1e-6)
+    multi = torch.randint(0, 2, (2, 4, 5, 6), generator=g).float()
+    assert torch.allclose(losses.segmentation_loss(logits, multi, "multilabel"),
+                          F.binary_cross_entropy(logits.sigmoid(), multi), atol=1e-6)
+    # soft Dice on hard predictions equals 1 − the Dice of metrics.segmentation (up to eps)
+    from cvbook.metrics.segmentation import dice
+
+    hard = F.one_hot(target.clamp(max=3), 4).permute(0, 3, 1, 2).float() * 1e4
+    loss = losses.soft_dice_loss(hard, target.clamp(max=3), eps=1e-9)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+    pred = logits.argmax(1)
+    sharp = F.one_hot(pred, 4).permute(0, 3, 1, 2).float() * 1e4
+    expected = 1 - dice(pred, target.clamp(max=3), 4, per_class=True).mean().item()
+    assert losses.soft_dice_loss(sharp, target.clamp(max=3), eps=1e-9).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_loss_errors():
+    with pytest.raises(ValueError, match="task"):
+        losses.segmentation_loss(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, dtype=torch.long), "regression")
+    with pytest.raises(ValueError, match=r"\(B, H, W\) class indices"):
+        losses.segmentation_loss(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="0 and 1"):
+        losses.segmentation_loss(torch.zeros(1, 1, 3, 3), torch.full((1, 1, 3, 3), 0.5), "binary")
+
+
+# ---------------------------------------------------------------- RoIAlign, Mask R-CNN
+@pytest.mark.parametrize("sampling_ratio, aligned", [(2, False), (0, False), (-1, True), (3, True)])
+def test_roi_align_equals_torchvision(sampling_ratio, aligned):
+    g = torch.Generator().manual_seed(sampling_ratio + 10 * aligned)
+    features = torch.randn(2, 5, 17, 23, generator=g, dtype=torch.float64)
+    corners = torch.rand(30, 2, 2, generator=g, dtype=torch.float64) * torch.tensor([400.0, 300]) - 20
+    rois = torch.cat([torch.randint(0, 2, (30, 1), generator=g).double(), corners.min(1).values, corners.max(1).values], 1)
+    ours = roi_align.roi_align(features, rois, (7, 6), 1 / 16, sampling_ratio, aligned)
+    ref = torchvision.ops.roi_align(features, rois, (7, 6), 1 / 16, sampling_ratio, aligned)
+    assert torch.allclose(ours, ref, atol=1e-12)
+    with pytest.raises(ValueError, match=r"\(K, 5\)"):
+        roi_align.roi_align(features, rois[:, 1:], 7)
+    with pytest.raises(ValueError, match="image indices"):
+        roi_align.roi_align(features, rois + torch.tensor([5.0, 0, 0, 0, 0]), 7)
+
+
+def test_bilinear_weights_read_cells_by_distance():
+    w = roi_align.bilinear_weights(torch.tensor([0.25, 2.0, -0.5, 3.5, 4.5]), 4)
+    assert w.tolist() == [[0.75, 0.25, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+
+
+def test_small_mask_rcnn_trains_one_step_and_predicts_masks():
+    from cvbook import data, train
+
+    torch.manual_seed(0)
+    ds = data.load("shapes", split="train", n=8)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=data.collate_detection)
+    model = mask_rcnn.small_mask_rcnn(num_classes=3)
+    history = train.fit(model, loader, steps=2, step=mask_rcnn.mask_rcnn_step, progress=False, verbose=False, device="cpu")
+    assert set(history.steps) >= {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    model.train()
+    found = mask_rcnn.predict_instances(model, [ds[i][0] for i in range(2)])
+    assert len(found) == 2 and found[0]["masks"].dtype == torch.bool and found[0]["masks"].shape[1:] == (64, 64)
+    assert model.training  # predict_instances restores the mode it found
+    assert all(set(f) == {"boxes", "scores", "labels", "masks"} for f in found)
+
+
+def test_docstrings():
+    for module in (upsample, receptive_field, fcn, unet):
+        result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+
+
+# ---------------------------------------------------------------- augmentation
+def test_elastic_deformation_moves_image_and_mask_together():
+    from cvbook.segmentation.augment import elastic_deformation
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(2, 40, 40, dtype=torch.long)
+    masks[:, 10:30, 12:28] = 1
+    images = masks[:, None].float() * torch.tensor([0.2, 0.9])[None, :, None, None]  # 2 channels, 0 or value
+    warped, warped_masks = elastic_deformation(images, masks, std=4.0, generator=g)
+    assert warped.shape == images.shape and warped_masks.dtype == masks.dtype
+    assert not torch.equal(warped_masks, masks)  # it moved
+    inside = warped_masks == 1  # the image is bright exactly where the mask went (bilinear edges aside)
+    assert (warped[:, 1][inside] > 0.45).float().mean() > 0.95 and (warped[:, 1][~inside] < 0.45).float().mean() > 0.95
+    same, same_masks = elastic_deformation(images, masks, std=0.0)
+    assert torch.allclose(same, images, atol=1e-5) and torch.equal(same_masks, masks)
+    with pytest.raises(ValueError, match=r"\(B, H, W\)"):
+        elastic_deformation(images, masks[0])
+
+
+def test_dihedral_average_of_an_equivariant_model_is_the_model():
+    from cvbook.segmentation.augment import dihedral_average
+
+    model = nn.Conv2d(1, 3, 3, padding=1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(3, 1, 1, 1).expand(3, 1, 3, 3) * torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0.0]]))
+    x = torch.randn(2, 1, 9, 13)
+    assert torch.allclose(dihedral_average(model, x), model(x).softmax(1), atol=1e-6)
+    lopsided = nn.Conv2d(1, 1, 3, padding=1)
+    assert dihedral_average(lopsided, x).shape == (2, 1, 9, 13)
