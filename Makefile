@@ -27,6 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps d2l==1.0.3
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
