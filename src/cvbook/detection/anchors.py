@@ -132,12 +132,13 @@ def assign_anchors(
     1. each ground-truth box takes one anchor, greedily: the largest entry of ``J`` gives
        a pair (anchor ``i``, box ``j``); row ``i`` and column ``j`` are then discarded,
        and this repeats once per box (so every box gets an anchor, even a poorly
-       overlapping one);
-    2. every other anchor takes the box it overlaps most if that IoU is
-       ``>= iou_threshold``, else -1 (background).
+       overlapping one); among equal entries the first in row-major order wins (the
+       lowest anchor, then the lowest box), as ``torch.argmax`` in d2l;
+    2. every other anchor takes the box it overlaps most (the lowest box among equals) if
+       that IoU is ``>= iou_threshold``, else -1 (background).
 
     Batched: ``ground_truth`` may be ``(B, K, 4)`` with ``valid`` marking the real rows
-    (padding rows take no anchor); the greedy loop runs ``K`` times for all images at once.
+    (padding rows take no anchor); the greedy steps run for all images at once.
 
     Args:
         ground_truth: ``(K, 4)`` or ``(B, K, 4)`` boxes, ``xyxy``.
@@ -179,29 +180,90 @@ def assign_anchors(
                 "ground_truth must be 'xyxy' boxes with x1 <= x2, y1 <= y2 and no NaN; "
                 "some (non-padding) boxes are not. Convert them with cvbook.boxes.box_convert."
             )
-    num_anchors = anchors.shape[0]
-    assigned = torch.full((batch, num_anchors), -1, dtype=torch.long, device=anchors.device)
-    if num_gt == 0 or num_anchors == 0:
-        return assigned[0] if single else assigned
-    gt = torch.where(valid[..., None], gt, 0.0).to(anchors.dtype if anchors.is_floating_point() else torch.float32)
-    jaccard = box_iou(anchors.to(gt.dtype), gt)  # (B, A, K)
-    jaccard.masked_fill_(~valid[:, None, :], -1.0)  # padding can never be chosen
-    # Step 2 first (step 1 overwrites it): best box per anchor if IoU >= threshold.
-    max_iou, best = torch.max(jaccard, dim=2)
-    assigned = torch.where(max_iou >= threshold, best, assigned)
-    # Step 1: the greedy loop over boxes, for all images at once.
-    flat = jaccard.view(batch, num_anchors * num_gt)
-    num_valid = valid.sum(dim=1)
-    images = torch.arange(batch, device=gt.device)
-    for step in range(num_gt):
-        value, index = torch.max(flat, dim=1)  # first maximum, like torch.argmax in d2l
-        active = (num_valid > step) & (value >= 0)  # (B,): images that still have a box to place
-        anchor, box = index // num_gt, index % num_gt
-        assigned[images, anchor] = torch.where(active, box, assigned[images, anchor])
-        # Discard the chosen anchor's row and the chosen box's column (only where active).
-        jaccard[images, anchor, :] = torch.where(active[:, None], -1.0, jaccard[images, anchor, :])
-        jaccard[images, :, box] = torch.where(active[:, None], -1.0, jaccard[images, :, box])
+    assigned = torch.full((batch, anchors.shape[0]), -1, dtype=torch.long, device=anchors.device)
+    image, anchor, box = _matched_pairs(gt, anchors, valid, threshold)
+    assigned[image, anchor] = box
     return assigned[0] if single else assigned
+
+
+def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """The work of :func:`assign_anchors` on checked input, as a list of pairs.
+
+    Args:
+        gt: ``(B, K, 4)`` boxes (padding rows may hold anything).
+        anchors: ``(A, 4)`` anchors.
+        valid: ``(B, K)`` bool, False for padding rows.
+        threshold: the IoU threshold of step 2.
+
+    Returns:
+        ``(image, anchor, box)``, three ``(P,)`` int64 tensors: anchor ``anchor[p]`` of image
+        ``image[p]`` takes box ``box[p]``; every other anchor is background. No
+        ``(image, anchor)`` appears twice.
+    """
+    batch, num_gt = gt.shape[:2]
+    num_anchors = anchors.shape[0]
+    if num_gt == 0 or num_anchors == 0:
+        return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
+    dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
+    anchors = anchors.to(dtype)
+    # Boxes x anchors, so that each box's row of IoUs is contiguous: (B, K, A). Padding rows
+    # are -1 (never chosen), and their IoUs are not computed.
+    if bool(valid.all()):
+        jaccard = box_iou(gt.to(dtype), anchors)
+    else:
+        real = torch.nonzero(valid, as_tuple=True)
+        jaccard = torch.full((batch, num_gt, num_anchors), -1.0, dtype=dtype, device=gt.device)
+        jaccard[real] = box_iou(gt[real].to(dtype), anchors)
+    # Step 2: the best box of each anchor whose IoU reaches the threshold. Few anchors do,
+    # so the (strided, slow) argmax over boxes runs on those only.
+    image, anchor = torch.nonzero(jaccard.amax(dim=1) >= threshold, as_tuple=True)
+    box = jaccard[image, :, anchor].argmax(dim=1)  # the first (lowest) box among equals
+    # Step 1, the greedy matching, overrides step 2 where they meet.
+    g_image, g_anchor, g_box = _greedy_match(jaccard, valid.sum(dim=1))
+    kept = ~torch.isin(image * num_anchors + anchor, g_image * num_anchors + g_anchor)
+    return (torch.cat((image[kept], g_image)), torch.cat((anchor[kept], g_anchor)),
+            torch.cat((box[kept], g_box)))
+
+
+def _greedy_match(jaccard: Tensor, num_valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Step 1 of :func:`assign_anchors`: place the boxes one by one, all images at once.
+
+    Each box keeps its best free anchor (its ``head``, the lowest anchor among equal IoUs).
+    Step ``s`` places, in every image, the box whose head has the largest IoU (ties: the
+    lowest anchor, then the lowest box: the first in the row-major order of d2l's
+    ``argmax`` over anchors x boxes); that anchor is then taken, and the few boxes whose
+    head it was look again, among the anchors still free. So the ``(B, K, A)`` matrix is
+    scanned once, plus one row per such conflict.
+
+    Args:
+        jaccard: ``(B, K, A)`` IoUs, padding rows -1 (read, not changed).
+        num_valid: ``(B,)`` real boxes per image (the first ``num_valid`` steps place them).
+
+    Returns:
+        ``(image, anchor, box)``, three ``(P,)`` int64 tensors: the placed pairs.
+    """
+    batch, num_gt, _ = jaccard.shape
+    images = torch.arange(batch, device=jaccard.device)
+    box_index = torch.arange(num_gt, device=jaccard.device)
+    value, head = torch.max(jaccard, dim=2)  # (B, K): each box's best anchor, the first among equals
+    taken = torch.empty(batch, num_gt, dtype=torch.long, device=jaccard.device)  # anchor taken at each step
+    box = torch.empty_like(taken)
+    placed = torch.zeros_like(taken, dtype=torch.bool)  # [b, s]: step s placed a box in image b
+    for step in range(num_gt):
+        best = value.amax(dim=1, keepdim=True)
+        order = torch.where(value == best, head * num_gt + box_index, torch.iinfo(torch.long).max)
+        box[:, step] = order.argmin(dim=1)
+        taken[:, step] = head[images, box[:, step]]
+        placed[:, step] = (num_valid > step) & (best[:, 0] >= 0)
+        value[images, box[:, step]] = -3.0  # placed: below any IoU, padding (-1) and a taken anchor (-2)
+        # Boxes whose best anchor was just taken look again among the free anchors.
+        stale = (head == taken[:, step, None]) & (value > -3.0)
+        if step + 1 < num_gt and bool(stale.any()):
+            b, k = torch.nonzero(stale, as_tuple=True)
+            rows = jaccard[b, k].scatter_(1, taken[b, : step + 1], -2.0)
+            value[b, k], head[b, k] = torch.max(rows, dim=1)
+    image, step = torch.nonzero(placed, as_tuple=True)
+    return image, taken[image, step], box[image, step]
 
 
 def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
@@ -212,6 +274,7 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
     :func:`encode_offsets` of its box (with d2l's ``eps = 1e-6``); the
     others get class 0, zero offsets and a zero mask. Unlike d2l, padding rows (class -1)
     never take an anchor, so images with different numbers of objects batch correctly.
+    Only the assigned anchors (about 1 in 150 with d2l's TinySSD) are encoded.
 
     Args:
         anchors: ``(1, A, 4)`` or ``(A, 4)`` anchors, normalised ``xyxy``.
@@ -233,17 +296,18 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
         tensor([[1., 1., 1., 1., 0., 0., 0., 0.]])
     """
     anchors = anchors_2d(anchors)
-    labels = check_padded_labels(labels)
+    labels = check_padded_labels(labels)  # also x1 <= x2, y1 <= y2 for the real rows
     check_same_device(("anchors", anchors), ("labels", labels))
+    threshold = check_real(iou_threshold, "iou_threshold")
     batch, num_anchors = labels.shape[0], anchors.shape[0]
-    valid = labels[..., 0] >= 0
-    assigned = assign_anchors(labels[..., 1:], anchors, iou_threshold, valid=valid)  # (B, A)
-    is_assigned = assigned >= 0
-    rows = labels.gather(1, assigned.clamp(min=0)[..., None].expand(batch, num_anchors, 5))  # (B, A, 5)
-    classes = torch.where(is_assigned, rows[..., 0].long() + 1, 0)
-    boxes = torch.where(is_assigned[..., None], rows[..., 1:], 0.0)
-    mask = is_assigned[..., None].to(anchors.dtype).expand(batch, num_anchors, 4)
-    offsets = encode_offsets(anchors, boxes, eps=D2L_EPS) * mask
+    image, anchor, box = _matched_pairs(labels[..., 1:], anchors, labels[..., 0] >= 0, threshold)
+    rows = labels[image, box]  # (P, 5): the box of each assigned anchor
+    classes = torch.zeros(batch, num_anchors, dtype=torch.long, device=labels.device)
+    classes[image, anchor] = rows[:, 0].long() + 1
+    offsets = torch.zeros(batch, num_anchors, 4, dtype=anchors.dtype, device=anchors.device)
+    offsets[image, anchor] = encode_offsets(anchors[anchor], rows[:, 1:].to(anchors.dtype), eps=D2L_EPS)
+    mask = torch.zeros_like(offsets)
+    mask[image, anchor] = 1.0
     return offsets.reshape(batch, -1), mask.reshape(batch, -1), classes
 
 
