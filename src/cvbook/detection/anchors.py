@@ -206,21 +206,19 @@ def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float)
         return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
     dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
     anchors = anchors.to(dtype)
-    # Boxes x anchors, so that each box's row of IoUs is contiguous: (B, K, A). Padding rows
-    # are -1 (never chosen), and their IoUs are not computed.
-    if bool(valid.all()):
-        jaccard = box_iou(gt.to(dtype), anchors)
-    else:
-        real = torch.nonzero(valid, as_tuple=True)
-        jaccard = torch.full((batch, num_gt, num_anchors), -1.0, dtype=dtype, device=gt.device)
-        jaccard[real] = box_iou(gt[real].to(dtype), anchors)
+    # Boxes x anchors, so that each box's row of IoUs is contiguous: (B, K, A). The IoUs of
+    # padding rows are not computed: those rows are -1, never chosen.
+    real, padding = torch.nonzero(valid.flatten()).flatten(), torch.nonzero(~valid.flatten()).flatten()
+    jaccard = torch.empty(batch * num_gt, num_anchors, dtype=dtype, device=gt.device)
+    jaccard.index_copy_(0, real, box_iou(gt.reshape(-1, 4)[real].to(dtype), anchors)).index_fill_(0, padding, -1.0)
+    jaccard = jaccard.view(batch, num_gt, num_anchors)
     # Step 2: the best box of each anchor whose IoU reaches the threshold. Few anchors do,
     # so the (strided, slow) argmax over boxes runs on those only.
     image, anchor = torch.nonzero(jaccard.amax(dim=1) >= threshold, as_tuple=True)
     box = jaccard[image, :, anchor].argmax(dim=1)  # the first (lowest) box among equals
     # Step 1, the greedy matching, overrides step 2 where they meet.
     g_image, g_anchor, g_box = _greedy_match(jaccard, valid.sum(dim=1))
-    kept = ~torch.isin(image * num_anchors + anchor, g_image * num_anchors + g_anchor)
+    kept = ((image * num_anchors + anchor)[:, None] != (g_image * num_anchors + g_anchor)[None, :]).all(dim=1)
     return (torch.cat((image[kept], g_image)), torch.cat((anchor[kept], g_anchor)),
             torch.cat((box[kept], g_box)))
 
@@ -243,27 +241,27 @@ def _greedy_match(jaccard: Tensor, num_valid: Tensor) -> tuple[Tensor, Tensor, T
         ``(image, anchor, box)``, three ``(P,)`` int64 tensors: the placed pairs.
     """
     batch, num_gt, _ = jaccard.shape
-    images = torch.arange(batch, device=jaccard.device)
-    box_index = torch.arange(num_gt, device=jaccard.device)
+    steps = int(num_valid.max()) if batch else 0
+    rank = torch.arange(num_gt, device=jaccard.device)
     value, head = torch.max(jaccard, dim=2)  # (B, K): each box's best anchor, the first among equals
-    taken = torch.empty(batch, num_gt, dtype=torch.long, device=jaccard.device)  # anchor taken at each step
-    box = torch.empty_like(taken)
-    placed = torch.zeros_like(taken, dtype=torch.bool)  # [b, s]: step s placed a box in image b
-    for step in range(num_gt):
-        best = value.amax(dim=1, keepdim=True)
-        order = torch.where(value == best, head * num_gt + box_index, torch.iinfo(torch.long).max)
-        box[:, step] = order.argmin(dim=1)
-        taken[:, step] = head[images, box[:, step]]
-        placed[:, step] = (num_valid > step) & (best[:, 0] >= 0)
-        value[images, box[:, step]] = -3.0  # placed: below any IoU, padding (-1) and a taken anchor (-2)
+    best = torch.empty(batch, steps, dtype=jaccard.dtype, device=jaccard.device)  # per step: its IoU,
+    boxes = torch.empty(batch, steps, dtype=torch.long, device=jaccard.device)  # the box placed
+    taken = torch.empty_like(boxes)  # and its anchor
+    for step in range(steps):
+        top = value.amax(dim=1, keepdim=True)
+        box = torch.where(value == top, head * num_gt + rank, torch.iinfo(torch.long).max).argmin(dim=1, keepdim=True)
+        anchor = head.gather(1, box)
+        best[:, step], boxes[:, step], taken[:, step] = top[:, 0], box[:, 0], anchor[:, 0]
+        value.scatter_(1, box, -3.0)  # placed: below any IoU, padding (-1) and a taken anchor (-2)
         # Boxes whose best anchor was just taken look again among the free anchors.
-        stale = (head == taken[:, step, None]) & (value > -3.0)
-        if step + 1 < num_gt and bool(stale.any()):
+        stale = (head == anchor) & (value >= 0)  # (not padding, not placed)
+        if step + 1 < steps and bool(stale.any()):
             b, k = torch.nonzero(stale, as_tuple=True)
             rows = jaccard[b, k].scatter_(1, taken[b, : step + 1], -2.0)
             value[b, k], head[b, k] = torch.max(rows, dim=1)
+    placed = (num_valid[:, None] > rank[:steps]) & (best >= 0)
     image, step = torch.nonzero(placed, as_tuple=True)
-    return image, taken[image, step], box[image, step]
+    return image, taken[image, step], boxes[image, step]
 
 
 def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
