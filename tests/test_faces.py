@@ -138,3 +138,14 @@ def test_mtcnn_beats_the_cascade_on_tilted_faces():
     assert sum(len(b) for b in boxes) == 60
     mtcnn_ap, cascade_ap = ap50(detect_faces, images, boxes), ap50(cascade.detect_faces_lbp, images, boxes)
     assert mtcnn_ap > 0.75 and cascade_ap < 0.65 and mtcnn_ap - cascade_ap > 0.2, (mtcnn_ap, cascade_ap)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from cvbook.data import faces
+    from cvbook.detection import mtcnn
+
+    for module in (faces, cascade, mtcnn):
+        result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__

@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import math
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvbook._checks import check_photo, check_positive_int, check_real
+from cvbook._checks import check_photo, check_real
 from cvbook.boxes import nms
 
-__all__ = ["PNet", "RNet", "ONet", "load_mtcnn", "pyramid_scales", "pnet_windows", "square_boxes",
-           "regress_boxes", "crop_ranges", "resize_crops", "nms_min_overlap", "detect_faces",
+__all__ = ["PNet", "RNet", "ONet", "weights_folder", "load_mtcnn", "pyramid_scales", "normalise", "pnet_windows",
+           "square_boxes", "regress_boxes", "crop_ranges", "integral_image", "resize_crops", "nms_min_overlap",
+           "detect_faces",
            "PYRAMID_FACTOR", "INSTALL_HINT"]
 
 #: Each pyramid level is this much smaller than the previous one (about 1 / sqrt(2)).
@@ -163,7 +162,7 @@ def pyramid_scales(height: int, width: int, min_face_size: float = 20, factor: f
     at which the image's shorter side is 12 pixels.
 
     >>> [round(s, 3) for s in pyramid_scales(60, 80, min_face_size=20)]
-    [0.6, 0.425, 0.302]
+    [0.6, 0.425, 0.302, 0.214]
     """
     first = PNET_WINDOW / min_face_size
     count = 0
@@ -329,8 +328,7 @@ def nms_min_overlap(boxes: Tensor, scores: Tensor, threshold: float) -> Tensor:
 # -------------------------------------------------------------------- the cascade
 
 
-def _refine(net: nn.Module, integral: Tensor, boxes: Tensor, size: int, threshold: float,
-            ) -> tuple[Tensor, Tensor, Tensor]:
+def _refine(net: nn.Module, integral: Tensor, boxes: Tensor, size: int, threshold: float) -> tuple[Tensor, ...]:
     """R-Net or O-Net on the crops of ``boxes``: the boxes scoring ``> threshold``, their
     scores and offsets. Boxes wholly outside the image are dropped."""
     ranges = crop_ranges(boxes, integral.shape[1] - 1, integral.shape[2] - 1)
@@ -364,7 +362,7 @@ def detect_faces(image: object, min_face_size: float = 20,
     pixels = torch.from_numpy(check_photo(image)).permute(2, 0, 1)  # (3, H, W) in [0, 255]
     min_face_size = check_real(min_face_size, "min_face_size", low=PNET_WINDOW)
     factor = check_real(factor, "factor", low=0.1, high=0.95)
-    if len(thresholds) != 3:
+    if not isinstance(thresholds, Sequence) or len(thresholds) != 3:
         raise ValueError(f"thresholds must be three probabilities (P-Net, R-Net, O-Net), got {thresholds!r}.")
     t_pnet, t_rnet, t_onet = (check_real(t, "each threshold", low=0, high=1) for t in thresholds)
     pnet, rnet, onet = load_mtcnn()
