@@ -168,6 +168,9 @@ def bench_ssd(args) -> list[Row]:
     batch = 8 if args.quick else 32
     anchors, labels, probs, offset_preds = tiny_ssd_problem(batch, num_classes=3, seed=0)
     ours_target = A.multibox_target(anchors, labels)
+    for i in range(batch):  # identical targets: d2l on each image's real objects (d2l would match padding rows)
+        theirs = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
+        assert all(torch.equal(o[i], t[0]) for o, t in zip(ours_target, theirs)), f"image {i}: targets differ"
     kept = sum(len(d["scores"]) for d in P.multibox_detection(probs, offset_preds, anchors))
 
     def ours():

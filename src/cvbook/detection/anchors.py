@@ -189,6 +189,9 @@ def assign_anchors(
 def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
     """The work of :func:`assign_anchors` on checked input, as a list of pairs.
 
+    Only the real boxes enter: their IoUs with the anchors form a ``(V, A)`` matrix, one
+    contiguous row per box, computed once; padding rows cost nothing.
+
     Args:
         gt: ``(B, K, 4)`` boxes (padding rows may hold anything).
         anchors: ``(A, 4)`` anchors.
@@ -200,68 +203,76 @@ def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float)
         ``image[p]`` takes box ``box[p]``; every other anchor is background. No
         ``(image, anchor)`` appears twice.
     """
-    batch, num_gt = gt.shape[:2]
+    image, box = torch.nonzero(valid, as_tuple=True)  # the real boxes, image by image, in box order
     num_anchors = anchors.shape[0]
-    if num_gt == 0 or num_anchors == 0:
+    if len(image) == 0 or num_anchors == 0:
         return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
     dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
-    anchors = anchors.to(dtype)
-    # Boxes x anchors, so that each box's row of IoUs is contiguous: (B, K, A). The IoUs of
-    # padding rows are not computed: those rows are -1, never chosen.
-    real, padding = torch.nonzero(valid.flatten()).flatten(), torch.nonzero(~valid.flatten()).flatten()
-    jaccard = torch.empty(batch * num_gt, num_anchors, dtype=dtype, device=gt.device)
-    jaccard.index_copy_(0, real, box_iou(gt.reshape(-1, 4)[real].to(dtype), anchors)).index_fill_(0, padding, -1.0)
-    jaccard = jaccard.view(batch, num_gt, num_anchors)
-    # Step 2: the best box of each anchor whose IoU reaches the threshold. Few anchors do,
-    # so the (strided, slow) argmax over boxes runs on those only.
-    image, anchor = torch.nonzero(jaccard.amax(dim=1) >= threshold, as_tuple=True)
-    box = jaccard[image, :, anchor].argmax(dim=1)  # the first (lowest) box among equals
+    jaccard = box_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
+    # Step 2: every anchor with IoU >= threshold takes the box it overlaps most (the lowest box
+    # among equals). Few pairs pass; they are ordered by (image, anchor), then by decreasing
+    # IoU, then by box (stable sorts), and the first of each (image, anchor) wins.
+    row, anchor = torch.nonzero(jaccard >= threshold, as_tuple=True)  # rows, hence boxes, ascending
+    by_iou = torch.argsort(jaccard[row, anchor], descending=True, stable=True)
+    row, anchor = row[by_iou], anchor[by_iou]
+    key = image[row] * num_anchors + anchor
+    by_key = torch.argsort(key, stable=True)
+    row, key = row[by_key], key[by_key]
+    first = torch.ones_like(key, dtype=torch.bool)
+    first[1:] = key[1:] != key[:-1]
+    row, key = row[first], key[first]
     # Step 1, the greedy matching, overrides step 2 where they meet.
-    g_image, g_anchor, g_box = _greedy_match(jaccard, valid.sum(dim=1))
-    kept = ((image * num_anchors + anchor)[:, None] != (g_image * num_anchors + g_anchor)[None, :]).all(dim=1)
-    return (torch.cat((image[kept], g_image)), torch.cat((anchor[kept], g_anchor)),
-            torch.cat((box[kept], g_box)))
+    g_image, g_anchor, g_row = _greedy_match(jaccard, image, box, valid.shape)
+    kept = (key[:, None] != (g_image * num_anchors + g_anchor)[None, :]).all(dim=1)
+    rows = torch.cat((row[kept], g_row))
+    return image[rows], torch.cat((key[kept] % num_anchors, g_anchor)), box[rows]
 
 
-def _greedy_match(jaccard: Tensor, num_valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _greedy_match(jaccard: Tensor, image: Tensor, box: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
     """Step 1 of :func:`assign_anchors`: place the boxes one by one, all images at once.
 
     Each box keeps its best free anchor (its ``head``, the lowest anchor among equal IoUs).
     Step ``s`` places, in every image, the box whose head has the largest IoU (ties: the
     lowest anchor, then the lowest box: the first in the row-major order of d2l's
     ``argmax`` over anchors x boxes); that anchor is then taken, and the few boxes whose
-    head it was look again, among the anchors still free. So the ``(B, K, A)`` matrix is
-    scanned once, plus one row per such conflict.
+    head it was look again, among the anchors still free. So the IoU matrix is scanned
+    once, plus one row per such conflict; the loop works on ``(B, K)`` tensors.
 
     Args:
-        jaccard: ``(B, K, A)`` IoUs, padding rows -1 (read, not changed).
-        num_valid: ``(B,)`` real boxes per image (the first ``num_valid`` steps place them).
+        jaccard: ``(V, A)`` IoUs of the real boxes (read, not changed).
+        image, box: ``(V,)`` the place of each row in the ``(B, K)`` batch.
+        shape: ``(B, K)``.
 
     Returns:
-        ``(image, anchor, box)``, three ``(P,)`` int64 tensors: the placed pairs.
+        ``(image, anchor, row)``, three ``(P,)`` int64 tensors: the placed pairs.
     """
-    batch, num_gt, _ = jaccard.shape
-    steps = int(num_valid.max()) if batch else 0
-    rank = torch.arange(num_gt, device=jaccard.device)
-    value, head = torch.max(jaccard, dim=2)  # (B, K): each box's best anchor, the first among equals
-    best = torch.empty(batch, steps, dtype=jaccard.dtype, device=jaccard.device)  # per step: its IoU,
-    boxes = torch.empty(batch, steps, dtype=torch.long, device=jaccard.device)  # the box placed
-    taken = torch.empty_like(boxes)  # and its anchor
+    batch, num_gt = shape
+    device = jaccard.device
+    rank = torch.arange(num_gt, device=device)
+    row_of = torch.zeros(batch, num_gt, dtype=torch.long, device=device)
+    row_of[image, box] = torch.arange(len(image), device=device)
+    value = torch.full((batch, num_gt), -3.0, dtype=jaccard.dtype, device=device)  # -3: no box to place
+    head = torch.zeros(batch, num_gt, dtype=torch.long, device=device)
+    value[image, box], head[image, box] = torch.max(jaccard, dim=1)  # the first maximum: the lowest anchor
+    num_valid = torch.bincount(image, minlength=batch)
+    steps = int(num_valid.max())
+    best = torch.empty(batch, steps, dtype=jaccard.dtype, device=device)  # per step: the IoU,
+    placed_box = torch.empty(batch, steps, dtype=torch.long, device=device)  # the box placed
+    taken = torch.empty_like(placed_box)  # and its anchor
     for step in range(steps):
         top = value.amax(dim=1, keepdim=True)
-        box = torch.where(value == top, head * num_gt + rank, torch.iinfo(torch.long).max).argmin(dim=1, keepdim=True)
-        anchor = head.gather(1, box)
-        best[:, step], boxes[:, step], taken[:, step] = top[:, 0], box[:, 0], anchor[:, 0]
-        value.scatter_(1, box, -3.0)  # placed: below any IoU, padding (-1) and a taken anchor (-2)
+        pick = torch.where(value == top, head * num_gt + rank, torch.iinfo(torch.long).max).argmin(dim=1, keepdim=True)
+        anchor = head.gather(1, pick)
+        best[:, step], placed_box[:, step], taken[:, step] = top[:, 0], pick[:, 0], anchor[:, 0]
+        value.scatter_(1, pick, -3.0)  # placed
         # Boxes whose best anchor was just taken look again among the free anchors.
-        stale = (head == anchor) & (value >= 0)  # (not padding, not placed)
+        stale = (head == anchor) & (value >= 0)
         if step + 1 < steps and bool(stale.any()):
             b, k = torch.nonzero(stale, as_tuple=True)
-            rows = jaccard[b, k].scatter_(1, taken[b, : step + 1], -2.0)
+            rows = jaccard[row_of[b, k]].scatter_(1, taken[b, : step + 1], -2.0)  # -2: taken
             value[b, k], head[b, k] = torch.max(rows, dim=1)
-    placed = (num_valid[:, None] > rank[:steps]) & (best >= 0)
-    image, step = torch.nonzero(placed, as_tuple=True)
-    return image, taken[image, step], boxes[image, step]
+    placed_image, step = torch.nonzero(best >= 0, as_tuple=True)  # an image with no box left has top -3
+    return placed_image, taken[placed_image, step], row_of[placed_image, placed_box[placed_image, step]]
 
 
 def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
