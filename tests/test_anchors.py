@@ -332,6 +332,6 @@ def test_anchor_iou_equals_box_iou_bit_for_bit():
     anchors = tiny_ssd_anchors()[0]
     boxes = random_labels(16, 4, seed=9, fixed=True)[..., 1:].reshape(-1, 4)
     boxes = torch.cat([boxes, torch.tensor([[0.3, 0.3, 0.3, 0.5], [0.2, 0.2, 0.2, 0.2], [2.0, 2.0, 3.0, 3.0]])])
-    assert torch.equal(A.anchor_iou(boxes, anchors), box_iou(boxes, anchors))
+    assert torch.equal(A._anchor_iou(boxes, anchors), box_iou(boxes, anchors))
     double = boxes.double(), anchors.double()
-    assert torch.equal(A.anchor_iou(*double), box_iou(*double))
+    assert torch.equal(A._anchor_iou(*double), box_iou(*double))

@@ -37,7 +37,7 @@ from cvbook._checks import (
     check_same_device,
 )
 
-__all__ = ["multibox_prior", "assign_anchors", "anchor_iou", "multibox_target", "encode_offsets", "decode_offsets",
+__all__ = ["multibox_prior", "assign_anchors", "multibox_target", "encode_offsets", "decode_offsets",
            "CENTER_SCALE", "SIZE_SCALE", "D2L_EPS"]
 
 #: Scales of the SSD offset parameterisation (centre offsets x10, log-sizes x5), as in
@@ -188,13 +188,13 @@ def assign_anchors(
     return assigned[0] if single else assigned
 
 
-def anchor_iou(boxes: Tensor, anchors: Tensor) -> Tensor:
+def _anchor_iou(boxes: Tensor, anchors: Tensor) -> Tensor:
     """IoU of checked boxes with checked anchors: ``(N, 4)`` x ``(A, 4)`` -> ``(N, A)``.
 
     The arithmetic of :func:`cvbook.boxes.box_iou` (and of d2l's ``box_iou``), bit for bit,
     without its input checks (:func:`assign_anchors` and :func:`multibox_target` check
-    once) and with one ``(N, A)`` buffer reused in place: this matrix is the bulk of the
-    work of :func:`multibox_target`. Anchors have positive areas, so no union is empty.
+    once) and with its steps done in place where they can be: this matrix is the bulk of
+    the work of :func:`multibox_target`. Anchors have positive areas, so no union is empty.
     """
     x1, y1, x2, y2 = boxes.T[:, :, None]  # each (N, 1)
     ax1, ay1, ax2, ay2 = anchors.T.contiguous()  # each (A,)
@@ -226,7 +226,7 @@ def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float)
     if len(image) == 0 or num_anchors == 0:
         return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
     dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
-    jaccard = anchor_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
+    jaccard = _anchor_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
     # Step 2: every anchor with IoU >= threshold takes the box it overlaps most (the lowest box
     # among equals). Few pairs pass; they are ordered by (image, anchor), then by decreasing
     # IoU, then by box (stable sorts), and the first of each (image, anchor) wins.
