@@ -168,15 +168,28 @@ def tiny_ssd_problem(batch: int, num_classes: int, seed: int):
     return anchors, labels, probs, offset_preds
 
 
+def bench_target(args) -> list[Row]:
+    """multibox_target alone (it runs on every training step), after checking that its targets
+    equal d2l's."""
+    from d2l import torch as d2l  # test-time reference only
+
+    batch = 8 if args.quick else 32
+    anchors, labels, _, _ = tiny_ssd_problem(batch, num_classes=3, seed=0)
+    ours_target = A.multibox_target(anchors, labels)
+    for i in range(batch):  # identical targets: d2l on each image's real objects (d2l would match padding rows)
+        theirs = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
+        assert all(torch.equal(o[i], t[0]) for o, t in zip(ours_target, theirs)), f"image {i}: targets differ"
+    t_ours, t_ref = compare(lambda: A.multibox_target(anchors, labels),
+                            lambda: d2l.multibox_target(anchors, labels), args.repeat)
+    return [Row(f"multibox_target B={batch}", t_ours, t_ref, "d2l.multibox_target", 0.1,
+                f"{int(ours_target[1].sum()) // 4} positive anchors")]
+
+
 def bench_ssd(args) -> list[Row]:
     from d2l import torch as d2l  # test-time reference only
 
     batch = 8 if args.quick else 32
     anchors, labels, probs, offset_preds = tiny_ssd_problem(batch, num_classes=3, seed=0)
-    ours_target = A.multibox_target(anchors, labels)
-    for i in range(batch):  # identical targets: d2l on each image's real objects (d2l would match padding rows)
-        theirs = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
-        assert all(torch.equal(o[i], t[0]) for o, t in zip(ours_target, theirs)), f"image {i}: targets differ"
     kept = sum(len(d["scores"]) for d in P.multibox_detection(probs, offset_preds, anchors))
 
     def ours():
@@ -188,14 +201,9 @@ def bench_ssd(args) -> list[Row]:
         d2l.multibox_detection(probs, offset_preds, anchors)
 
     t_ours, t_ref = compare(ours, reference, args.repeat, max(1, args.repeat // 3))
-    t_target_ours, t_target_ref = compare(lambda: A.multibox_target(anchors, labels),
-                                          lambda: d2l.multibox_target(anchors, labels), args.repeat)
-    return [
-        Row(f"multibox_target+detection B={batch}, 5,444 anchors", t_ours, t_ref,
-            "d2l.multibox_target + d2l.multibox_detection", 1 / 3, f"{kept / batch:.0f} detections/image kept"),
-        Row(f"multibox_target B={batch}", t_target_ours, t_target_ref, "d2l.multibox_target", 0.1,
-            f"{int(ours_target[1].sum()) // 4} positive anchors"),
-    ]
+    return [Row(f"multibox_target+detection B={batch}, 5,444 anchors", t_ours, t_ref,
+                "d2l.multibox_target + d2l.multibox_detection", 1 / 3, f"{kept / batch:.0f} detections/image kept"),
+            *bench_target(args)]
 
 
 def bench_map(args) -> list[Row]:
@@ -265,6 +273,7 @@ CASES = {
     "convert": bench_convert,
     "nms": bench_nms,
     "ssd": bench_ssd,
+    "target": bench_target,
     "map": bench_map,
 }
 
@@ -297,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         clock = time.thread_time
     args.repeat = args.repeat or (3 if args.quick else 7)
     rows: list[Row] = []
-    for name in args.only or list(CASES):
+    for name in args.only or [c for c in CASES if c != "target"]:  # ssd includes target
         rows.extend(CASES[name](args))
         print(f"... {name} done", file=sys.stderr)
 
