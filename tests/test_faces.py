@@ -149,3 +149,10 @@ def test_docstring_examples():
     for module in (faces, cascade, mtcnn):
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
+
+
+def test_tilt_changes_nothing_but_the_tilt():
+    upright_images, upright = compose_face_scenes(4, seed=2, distractors=2)
+    tilted_images, tilted = compose_face_scenes(4, seed=2, distractors=2, max_rotation=30)
+    assert all(torch.equal(a, b) for a, b in zip(upright, tilted))
+    assert not np.array_equal(upright_images, tilted_images)

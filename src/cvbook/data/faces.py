@@ -92,7 +92,8 @@ def compose_face_scenes(
 
     Args:
         n: number of scenes.
-        seed: seed of everything random (the same seed gives the same scenes).
+        seed: seed of everything random (the same seed gives the same scenes, and the same
+            faces, places and backgrounds whatever ``max_rotation``: only the tilt differs).
         image_size: ``(H, W)`` or one number; each side at least ``2 * face_size[1]``.
         faces_per_image: ``(min, max)`` faces per scene, within ``[0, 4]``.
         face_size: ``(min, max)`` side of a face in pixels (at least 12).
