@@ -156,3 +156,12 @@ def test_tilt_changes_nothing_but_the_tilt():
     tilted_images, tilted = compose_face_scenes(4, seed=2, distractors=2, max_rotation=30)
     assert all(torch.equal(a, b) for a, b in zip(upright, tilted))
     assert not np.array_equal(upright_images, tilted_images)
+
+
+def test_group_windows_errors():
+    with pytest.raises(ValueError, match="x1 <= x2"):
+        cascade.group_windows(torch.tensor([[5.0, 0, 1, 4]]))
+    with pytest.raises(ValueError, match="min_overlap"):
+        cascade.group_windows(torch.tensor([[0.0, 0, 1, 4]]), min_overlap=2)
+    with pytest.raises(ValueError, match="greyscale"):
+        cascade.raw_windows(np.zeros((30, 30, 3)), 24, 30, 1.2, 1.0)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cvbook._checks import check_photo, check_positive_int, check_real
+from cvbook._checks import check_boxes, check_photo, check_positive_int, check_real
 
 __all__ = ["load_cascade", "raw_windows", "group_windows", "detect_faces_lbp"]
 
@@ -46,6 +46,10 @@ def raw_windows(gray: np.ndarray, min_size: int, max_size: int, scale_factor: fl
     in any order, so they are sorted (by size, then row, then column) to make the result
     reproducible.
     """
+    gray = np.asarray(gray, dtype=np.float64)
+    if gray.ndim != 2:
+        raise ValueError(f"gray must be a greyscale image (H, W), got shape {gray.shape}; "
+                         "detect_faces_lbp converts colour images.")
     found = load_cascade().detect_multi_scale(
         img=gray, scale_factor=scale_factor, step_ratio=step_ratio, min_size=(min_size, min_size),
         max_size=(max_size, max_size), min_neighbor_number=1, intersection_score_threshold=1.0)
@@ -80,6 +84,10 @@ def group_windows(windows: Tensor, min_overlap: float = 0.5) -> tuple[Tensor, Te
     """
     from scipy.sparse.csgraph import connected_components
 
+    windows = check_boxes(windows, "windows", min_dim=2)
+    if windows.ndim != 2:
+        raise ValueError(f"windows must have shape (R, 4), got {tuple(windows.shape)}.")
+    min_overlap = check_real(min_overlap, "min_overlap", low=0.0, high=1.0)
     if len(windows) == 0:
         return torch.zeros(0, 4), torch.zeros(0)
     wh = (torch.minimum(windows[:, None, 2:], windows[None, :, 2:])
@@ -123,7 +131,6 @@ def detect_faces_lbp(image: object, min_size: int = 24, max_size: int | None = N
     scale_factor = check_real(scale_factor, "scale_factor", low=1.01)
     step_ratio = check_real(step_ratio, "step_ratio", low=1.0)
     min_neighbors = check_positive_int(min_neighbors, "min_neighbors")
-    min_overlap = check_real(min_overlap, "min_overlap", low=0.0, high=1.0)
     gray = skimage.color.rgb2gray(pixels / 255.0)
     boxes, counts = group_windows(raw_windows(gray, min_size, max_size, scale_factor, step_ratio), min_overlap)
     keep = counts >= min_neighbors
