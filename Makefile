@@ -22,13 +22,11 @@ help:
 	@echo "make labs     regenerate the student lab notebooks from labs/solutions"
 	@echo "make bench    time the box toolkit against its references"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps d2l==1.0.3
-	# the nuclei image and mask of chapter 15 (its data files only; its own dependencies are not needed)
-	$(PY) -m pip install -q --no-deps stardist==0.9.2
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

@@ -1,4 +1,4 @@
-"""Time cvbook.boxes / anchors / metrics against their references, in the same run.
+"""Time cvbook.boxes / detection.anchors / metrics against their references, in the same run.
 
 Run from the repository root::
 
@@ -8,7 +8,9 @@ Run from the repository root::
 
 Each case is timed as the minimum over ``--repeat`` runs (after one warm-up run), ours
 and the reference alternately, so that load from other processes hurts both alike. The
-table gives both times, ``ours / reference`` and the target for that ratio.
+table gives both times, ``ours / reference`` and the target for that ratio. On a loaded
+machine ``--cpu-time`` (with ``--threads 1``) times by the thread's CPU time instead of
+the wall clock, as ``greedy_nms.py`` does.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import numpy as np
 import torch
 import torchvision
 
-from cvbook import anchors as A
 from cvbook import boxes as B
-from cvbook import metrics as M
+from cvbook.detection import anchors as A
+from cvbook.detection import postprocess as P
+from cvbook.metrics import detection as M
 
 # d2l's TinySSD: 5 feature maps of a 256 x 256 image, 4 anchors per cell: 5,444 anchors.
 TINY_SSD_MAPS = (32, 16, 8, 4, 1)
@@ -52,13 +55,17 @@ class Row:
         return self.ours / self.reference
 
 
+#: The clock of every measurement: wall-clock time, or the thread's CPU time (``--cpu-time``).
+clock: Callable[[], float] = time.perf_counter
+
+
 def best_time(fn: Callable[[], object], repeat: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
@@ -73,13 +80,13 @@ def compare(ours: Callable[[], object], reference: Callable[[], object], repeat:
     rounds = max(repeat, repeat_reference or repeat)
     for i in range(rounds):
         if i < repeat:
-            start = time.perf_counter()
+            start = clock()
             ours()
-            t_ours.append(time.perf_counter() - start)
+            t_ours.append(clock() - start)
         if i < (repeat_reference or repeat):
-            start = time.perf_counter()
+            start = clock()
             reference()
-            t_ref.append(time.perf_counter() - start)
+            t_ref.append(clock() - start)
     return min(t_ours), min(t_ref)
 
 
@@ -161,31 +168,42 @@ def tiny_ssd_problem(batch: int, num_classes: int, seed: int):
     return anchors, labels, probs, offset_preds
 
 
+def bench_target(args) -> list[Row]:
+    """multibox_target alone (it runs on every training step), after checking that its targets
+    equal d2l's."""
+    from d2l import torch as d2l  # test-time reference only
+
+    batch = 8 if args.quick else 32
+    anchors, labels, _, _ = tiny_ssd_problem(batch, num_classes=3, seed=0)
+    ours_target = A.multibox_target(anchors, labels)
+    for i in range(batch):  # identical targets: d2l on each image's real objects (d2l would match padding rows)
+        theirs = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
+        assert all(torch.equal(o[i], t[0]) for o, t in zip(ours_target, theirs)), f"image {i}: targets differ"
+    t_ours, t_ref = compare(lambda: A.multibox_target(anchors, labels),
+                            lambda: d2l.multibox_target(anchors, labels), args.repeat)
+    return [Row(f"multibox_target B={batch}", t_ours, t_ref, "d2l.multibox_target", 0.1,
+                f"{int(ours_target[1].sum()) // 4} positive anchors")]
+
+
 def bench_ssd(args) -> list[Row]:
     from d2l import torch as d2l  # test-time reference only
 
     batch = 8 if args.quick else 32
     anchors, labels, probs, offset_preds = tiny_ssd_problem(batch, num_classes=3, seed=0)
-    ours_target = A.multibox_target(anchors, labels)
-    kept = sum(len(d["scores"]) for d in A.multibox_detection(probs, offset_preds, anchors))
+    kept = sum(len(d["scores"]) for d in P.multibox_detection(probs, offset_preds, anchors))
 
     def ours():
         A.multibox_target(anchors, labels)
-        A.multibox_detection(probs, offset_preds, anchors)
+        P.multibox_detection(probs, offset_preds, anchors)
 
     def reference():
         d2l.multibox_target(anchors, labels)
         d2l.multibox_detection(probs, offset_preds, anchors)
 
     t_ours, t_ref = compare(ours, reference, args.repeat, max(1, args.repeat // 3))
-    t_target_ours, t_target_ref = compare(lambda: A.multibox_target(anchors, labels),
-                                          lambda: d2l.multibox_target(anchors, labels), args.repeat)
-    return [
-        Row(f"multibox_target+detection B={batch}, 5,444 anchors", t_ours, t_ref,
-            "d2l.multibox_target + d2l.multibox_detection", 1 / 3, f"{kept / batch:.0f} detections/image kept"),
-        Row(f"multibox_target B={batch}", t_target_ours, t_target_ref, "d2l.multibox_target", None,
-            f"{int(ours_target[1].sum()) // 4} positive anchors"),
-    ]
+    return [Row(f"multibox_target+detection B={batch}, 5,444 anchors", t_ours, t_ref,
+                "d2l.multibox_target + d2l.multibox_detection", 1 / 3, f"{kept / batch:.0f} detections/image kept"),
+            *bench_target(args)]
 
 
 def bench_map(args) -> list[Row]:
@@ -255,6 +273,7 @@ CASES = {
     "convert": bench_convert,
     "nms": bench_nms,
     "ssd": bench_ssd,
+    "target": bench_target,
     "map": bench_map,
 }
 
@@ -275,17 +294,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per case, the minimum is kept")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--only", nargs="+", choices=sorted(CASES), help="run only these cases")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by the thread's CPU time (needs --threads 1), not the wall clock")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        if torch.get_num_threads() != 1:
+            parser.error("--cpu-time measures one thread: add --threads 1")
+        global clock
+        clock = time.thread_time
     args.repeat = args.repeat or (3 if args.quick else 7)
     rows: list[Row] = []
-    for name in args.only or list(CASES):
+    for name in args.only or [c for c in CASES if c != "target"]:  # ssd includes target
         rows.extend(CASES[name](args))
         print(f"... {name} done", file=sys.stderr)
 
     print(f"\nMachine: {machine()}")
-    print(f"Profile: {'quick' if args.quick else 'full'}, min of {args.repeat} runs (references that take seconds: "
+    print(f"Profile: {'quick' if args.quick else 'full'}, {'thread CPU' if args.cpu_time else 'wall-clock'} time, "
+          f"min of {args.repeat} runs (references that take seconds: "
           f"min of {max(1, args.repeat // 3)})\n")
     print("| case | ours (ms) | reference | reference (ms) | ours / reference | target | met |")
     print("|---|---:|---|---:|---:|---:|:---:|")

@@ -267,3 +267,71 @@ def test_offsets_match_d2l(d2l):
     # broadcasting a batch of boxes against one set of anchors
     batch = torch.stack([boxes, boxes.flip(0)])
     torch.testing.assert_close(A.encode_offsets(anchors, batch)[1], A.encode_offsets(anchors, boxes.flip(0)))
+
+
+# ------------------------------------------------- ties, conflicts and held-out batches
+
+
+def grid_anchors() -> torch.Tensor:
+    """16 squares of side 1/4 on a 4 x 4 grid, plus 16 of side 1/2: exact binary fractions,
+    so equal overlaps give exactly equal IoUs."""
+    return A.multibox_prior((4, 4), [0.25, 0.5], [1])[0]
+
+
+TIE_CASES = {
+    # a box centred on a grid corner: 4 small anchors with exactly the same IoU
+    "corner": [[0.125, 0.125, 0.375, 0.375]],
+    # the same box twice: equal IoUs across boxes, and both want the same anchor
+    "duplicate": [[0.125, 0.125, 0.375, 0.375], [0.125, 0.125, 0.375, 0.375]],
+    # four copies: each takes the next free anchor among equals
+    "four copies": [[0.375, 0.375, 0.625, 0.625]] * 4,
+    # a box equal to an anchor, a box overlapping no anchor-sized region well, a tiny box
+    "mixed": [[0.25, 0.25, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0], [0.6, 0.6, 0.61, 0.61], [0.25, 0.25, 0.5, 0.5]],
+    # boxes touching no anchor at all cannot occur inside the image; one outside it can
+    "outside": [[1.5, 1.5, 1.75, 1.75], [0.125, 0.125, 0.375, 0.375]],
+    # two equal boxes and three anchors above 0.5 (sizes 0.25, 0.3, 0.35 at one centre): the
+    # greedy step takes two, and the threshold step breaks the tie for the third
+    "threshold tie": [[0.25, 0.25, 0.5, 0.5], [0.25, 0.25, 0.5, 0.5]],
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIE_CASES))
+def test_assign_anchors_ties_identical_to_d2l(d2l, case):
+    gt = torch.tensor(TIE_CASES[case])
+    anchors = A.multibox_prior((4, 4), [0.25, 0.3, 0.35], [1])[0] if case == "threshold tie" else grid_anchors()
+    expected = d2l.assign_anchor_to_bbox(gt, anchors, "cpu")
+    assert torch.equal(A.assign_anchors(gt, anchors), expected)
+    labels = torch.cat([torch.arange(len(gt))[:, None].float(), gt], dim=1)[None]  # one class per box
+    for ours, theirs in zip(A.multibox_target(anchors, labels), d2l.multibox_target(anchors, labels)):
+        assert torch.equal(ours, theirs)
+
+
+def test_assign_anchors_dense_conflicts_identical_to_d2l(d2l):
+    # many overlapping boxes on few anchors: boxes often want an anchor already taken
+    anchors = A.multibox_prior((3, 3), [0.4, 0.2], RATIOS)[0]
+    for seed in range(20):
+        gt = random_labels(1, 8, seed, fixed=True)[0, :, 1:]
+        gt = torch.where(torch.rand(8, 1, generator=torch.Generator().manual_seed(seed)) < 0.3, gt[:1], gt)
+        assert torch.equal(A.assign_anchors(gt, anchors), d2l.assign_anchor_to_bbox(gt, anchors, "cpu"))
+
+
+def test_multibox_target_tiny_ssd_batch_identical_to_d2l(d2l):
+    # The benchmark's set-up on held-out inputs: batch 32, 5,444 anchors, 1-4 objects per image.
+    anchors = tiny_ssd_anchors()
+    labels = random_labels(32, 4, seed=123)
+    offsets, mask, classes = A.multibox_target(anchors, labels)
+    for i in range(32):
+        ref = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
+        assert torch.equal(offsets[i], ref[0][0]) and torch.equal(mask[i], ref[1][0])
+        assert torch.equal(classes[i], ref[2][0])
+
+
+def test_anchor_iou_equals_box_iou_bit_for_bit():
+    from cvbook.boxes import box_iou
+
+    anchors = tiny_ssd_anchors()[0]
+    boxes = random_labels(16, 4, seed=9, fixed=True)[..., 1:].reshape(-1, 4)
+    boxes = torch.cat([boxes, torch.tensor([[0.3, 0.3, 0.3, 0.5], [0.2, 0.2, 0.2, 0.2], [2.0, 2.0, 3.0, 3.0]])])
+    assert torch.equal(A._anchor_iou(boxes, anchors), box_iou(boxes, anchors))
+    double = boxes.double(), anchors.double()
+    assert torch.equal(A._anchor_iou(*double), box_iou(*double))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,6 +41,7 @@ __all__ = [
     "check_padded_labels",
     "check_grid",
     "check_image_size",
+    "check_photo",
 ]
 
 BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
@@ -242,6 +244,34 @@ def check_image_size(size: object, name: str = "size", integer: bool = True) -> 
         return check_real(size[0], "H", low=0), check_real(size[1], "W", low=0)
     except ValueError:
         raise ValueError(f"{name} must be (H, W) of {kind}, got {tuple(size)!r}.") from None
+
+
+def check_photo(image: object, name: str = "image") -> np.ndarray:
+    """A photograph as an ``(H, W, 3)`` float32 array of pixel values in ``[0, 255]``.
+
+    Accepts what readers hold: a NumPy array or tensor ``(H, W, 3)`` or greyscale ``(H, W)``
+    (scikit-image's and PIL's layout), or a tensor ``(3, H, W)`` (torchvision's); ``uint8``
+    values are pixel values, floating-point values must lie in ``[0, 1]``. Greyscale is
+    repeated into three channels.
+    """
+    if isinstance(image, Tensor):
+        if image.ndim == 3 and image.shape[0] == 3 and image.shape[-1] != 3:
+            image = image.permute(1, 2, 0)
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"{name} must be (H, W, 3) or greyscale (H, W) (or a tensor (3, H, W)), "
+                         f"got shape {image.shape}.")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name} must be uint8 (0-255) or floating point in [0, 1], got dtype {image.dtype}.")
+    if not (np.all(image >= 0) and np.all(image <= 1)):  # False for NaN too
+        raise ValueError(f"{name} is floating point, so its values must lie in [0, 1] (no NaN); "
+                         "divide by 255, or pass a uint8 image.")
+    return (image * 255).astype(np.float32)
 
 
 def check_padded_labels(labels: object, name: str = "labels") -> Tensor:

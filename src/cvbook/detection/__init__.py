@@ -6,5 +6,8 @@
 - :mod:`~cvbook.detection.ssd` (chapter 10) and :mod:`~cvbook.detection.yolo` with
   :mod:`~cvbook.detection.yolo_loss` (chapter 11): one-stage detectors and their losses;
 - :mod:`~cvbook.detection.proposals` (chapter 12): selective search;
+- :mod:`~cvbook.detection.mtcnn` (chapters 7 and 12): a trained cascade of small networks over an
+  image pyramid, the MTCNN face detector; :mod:`~cvbook.detection.cascade`: its pre-deep-learning
+  counterpart, scikit-image's boosted LBP face cascade;
 - :mod:`~cvbook.detection.evaluate`: running a detector over a data set, its mAP.
 """

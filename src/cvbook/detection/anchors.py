@@ -13,7 +13,10 @@ compared number for number with ``d2l.multibox_prior``, ``d2l.multibox_target`` 
 
 Unlike d2l, nothing here loops over the images of a batch: the only Python loop is the
 greedy matching in :func:`assign_anchors`, over the (few) ground-truth boxes, and it
-handles all images at once. Turning predictions back into detections (decoding, then NMS
+handles all images at once on ``(B, K)`` tensors. The IoUs of the real boxes with the
+anchors are computed once; each later step reads them once or touches only the few
+anchors that matter (those above the threshold, each box's best), and only assigned
+anchors are encoded. Turning predictions back into detections (decoding, then NMS
 per image and class) is :func:`cvbook.detection.postprocess.multibox_detection`.
 """
 
@@ -33,7 +36,6 @@ from cvbook._checks import (
     check_real,
     check_same_device,
 )
-from cvbook.boxes import box_iou
 
 __all__ = ["multibox_prior", "assign_anchors", "multibox_target", "encode_offsets", "decode_offsets",
            "CENTER_SCALE", "SIZE_SCALE", "D2L_EPS"]
@@ -132,12 +134,13 @@ def assign_anchors(
     1. each ground-truth box takes one anchor, greedily: the largest entry of ``J`` gives
        a pair (anchor ``i``, box ``j``); row ``i`` and column ``j`` are then discarded,
        and this repeats once per box (so every box gets an anchor, even a poorly
-       overlapping one);
-    2. every other anchor takes the box it overlaps most if that IoU is
-       ``>= iou_threshold``, else -1 (background).
+       overlapping one); among equal entries the first in row-major order wins (the
+       lowest anchor, then the lowest box), as ``torch.argmax`` in d2l;
+    2. every other anchor takes the box it overlaps most (the lowest box among equals) if
+       that IoU is ``>= iou_threshold``, else -1 (background).
 
     Batched: ``ground_truth`` may be ``(B, K, 4)`` with ``valid`` marking the real rows
-    (padding rows take no anchor); the greedy loop runs ``K`` times for all images at once.
+    (padding rows take no anchor); the greedy steps run for all images at once.
 
     Args:
         ground_truth: ``(K, 4)`` or ``(B, K, 4)`` boxes, ``xyxy``.
@@ -179,29 +182,115 @@ def assign_anchors(
                 "ground_truth must be 'xyxy' boxes with x1 <= x2, y1 <= y2 and no NaN; "
                 "some (non-padding) boxes are not. Convert them with cvbook.boxes.box_convert."
             )
-    num_anchors = anchors.shape[0]
-    assigned = torch.full((batch, num_anchors), -1, dtype=torch.long, device=anchors.device)
-    if num_gt == 0 or num_anchors == 0:
-        return assigned[0] if single else assigned
-    gt = torch.where(valid[..., None], gt, 0.0).to(anchors.dtype if anchors.is_floating_point() else torch.float32)
-    jaccard = box_iou(anchors.to(gt.dtype), gt)  # (B, A, K)
-    jaccard.masked_fill_(~valid[:, None, :], -1.0)  # padding can never be chosen
-    # Step 2 first (step 1 overwrites it): best box per anchor if IoU >= threshold.
-    max_iou, best = torch.max(jaccard, dim=2)
-    assigned = torch.where(max_iou >= threshold, best, assigned)
-    # Step 1: the greedy loop over boxes, for all images at once.
-    flat = jaccard.view(batch, num_anchors * num_gt)
-    num_valid = valid.sum(dim=1)
-    images = torch.arange(batch, device=gt.device)
-    for step in range(num_gt):
-        value, index = torch.max(flat, dim=1)  # first maximum, like torch.argmax in d2l
-        active = (num_valid > step) & (value >= 0)  # (B,): images that still have a box to place
-        anchor, box = index // num_gt, index % num_gt
-        assigned[images, anchor] = torch.where(active, box, assigned[images, anchor])
-        # Discard the chosen anchor's row and the chosen box's column (only where active).
-        jaccard[images, anchor, :] = torch.where(active[:, None], -1.0, jaccard[images, anchor, :])
-        jaccard[images, :, box] = torch.where(active[:, None], -1.0, jaccard[images, :, box])
+    assigned = torch.full((batch, anchors.shape[0]), -1, dtype=torch.long, device=anchors.device)
+    image, anchor, box = _matched_pairs(gt, anchors, valid, threshold)
+    assigned[image, anchor] = box
     return assigned[0] if single else assigned
+
+
+def _anchor_iou(boxes: Tensor, anchors: Tensor) -> Tensor:
+    """IoU of checked boxes with checked anchors: ``(N, 4)`` x ``(A, 4)`` -> ``(N, A)``.
+
+    The arithmetic of :func:`cvbook.boxes.box_iou` (and of d2l's ``box_iou``), bit for bit,
+    without its input checks (:func:`assign_anchors` and :func:`multibox_target` check
+    once) and with its steps done in place where they can be: this matrix is the bulk of
+    the work of :func:`multibox_target`. Anchors have positive areas, so no union is empty.
+    """
+    x1, y1, x2, y2 = boxes.T[:, :, None]  # each (N, 1)
+    ax1, ay1, ax2, ay2 = anchors.T.contiguous()  # each (A,)
+    inter = torch.minimum(x2, ax2).sub_(torch.maximum(x1, ax1)).clamp_(min=0)
+    inter.mul_(torch.minimum(y2, ay2).sub_(torch.maximum(y1, ay1)).clamp_(min=0))
+    union = torch.add((x2 - x1) * (y2 - y1), (ax2 - ax1) * (ay2 - ay1)).sub_(inter)
+    return inter.div_(union)
+
+
+def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+    """The work of :func:`assign_anchors` on checked input, as a list of pairs.
+
+    Only the real boxes enter: their IoUs with the anchors form a ``(V, A)`` matrix, one
+    contiguous row per box, computed once; padding rows cost nothing.
+
+    Args:
+        gt: ``(B, K, 4)`` boxes (padding rows may hold anything).
+        anchors: ``(A, 4)`` anchors.
+        valid: ``(B, K)`` bool, False for padding rows.
+        threshold: the IoU threshold of step 2.
+
+    Returns:
+        ``(image, anchor, box)``, three ``(P,)`` int64 tensors: anchor ``anchor[p]`` of image
+        ``image[p]`` takes box ``box[p]``; every other anchor is background. No
+        ``(image, anchor)`` appears twice.
+    """
+    image, box = torch.nonzero(valid, as_tuple=True)  # the real boxes, image by image, in box order
+    num_anchors = anchors.shape[0]
+    if len(image) == 0 or num_anchors == 0:
+        return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
+    dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
+    jaccard = _anchor_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
+    # Step 2: every anchor with IoU >= threshold takes the box it overlaps most (the lowest box
+    # among equals). Few pairs pass; they are ordered by (image, anchor), then by decreasing
+    # IoU, then by box (stable sorts), and the first of each (image, anchor) wins.
+    row, anchor = torch.nonzero(jaccard >= threshold, as_tuple=True)  # rows, hence boxes, ascending
+    by_iou = torch.argsort(jaccard[row, anchor], descending=True, stable=True)
+    row, anchor = row[by_iou], anchor[by_iou]
+    key = image[row] * num_anchors + anchor
+    by_key = torch.argsort(key, stable=True)
+    row, key = row[by_key], key[by_key]
+    first = torch.ones_like(key, dtype=torch.bool)
+    first[1:] = key[1:] != key[:-1]
+    row, key = row[first], key[first]
+    # Step 1, the greedy matching, overrides step 2 where they meet.
+    g_image, g_anchor, g_row = _greedy_match(jaccard, image, box, valid.shape)
+    kept = (key[:, None] != (g_image * num_anchors + g_anchor)[None, :]).all(dim=1)
+    rows = torch.cat((row[kept], g_row))
+    return image[rows], torch.cat((key[kept] % num_anchors, g_anchor)), box[rows]
+
+
+def _greedy_match(jaccard: Tensor, image: Tensor, box: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
+    """Step 1 of :func:`assign_anchors`: place the boxes one by one, all images at once.
+
+    Each box keeps its best free anchor (its ``head``, the lowest anchor among equal IoUs).
+    Step ``s`` places, in every image, the box whose head has the largest IoU (ties: the
+    lowest anchor, then the lowest box: the first in the row-major order of d2l's
+    ``argmax`` over anchors x boxes); that anchor is then taken, and the few boxes whose
+    head it was look again, among the anchors still free. So the IoU matrix is scanned
+    once, plus one row per such conflict; the loop works on ``(B, K)`` tensors.
+
+    Args:
+        jaccard: ``(V, A)`` IoUs of the real boxes (read, not changed).
+        image, box: ``(V,)`` the place of each row in the ``(B, K)`` batch.
+        shape: ``(B, K)``.
+
+    Returns:
+        ``(image, anchor, row)``, three ``(P,)`` int64 tensors: the placed pairs.
+    """
+    batch, num_gt = shape
+    device = jaccard.device
+    rank = torch.arange(num_gt, device=device)
+    row_of = torch.zeros(batch, num_gt, dtype=torch.long, device=device)
+    row_of[image, box] = torch.arange(len(image), device=device)
+    value = torch.full((batch, num_gt), -3.0, dtype=jaccard.dtype, device=device)  # -3: no box to place
+    head = torch.zeros(batch, num_gt, dtype=torch.long, device=device)
+    value[image, box], head[image, box] = torch.max(jaccard, dim=1)  # the first maximum: the lowest anchor
+    num_valid = torch.bincount(image, minlength=batch)
+    steps = int(num_valid.max())
+    best = torch.empty(batch, steps, dtype=jaccard.dtype, device=device)  # per step: the IoU,
+    placed_box = torch.empty(batch, steps, dtype=torch.long, device=device)  # the box placed
+    taken = torch.empty_like(placed_box)  # and its anchor
+    for step in range(steps):
+        top = value.amax(dim=1, keepdim=True)
+        pick = torch.where(value == top, head * num_gt + rank, torch.iinfo(torch.long).max).argmin(dim=1, keepdim=True)
+        anchor = head.gather(1, pick)
+        best[:, step], placed_box[:, step], taken[:, step] = top[:, 0], pick[:, 0], anchor[:, 0]
+        value.scatter_(1, pick, -3.0)  # placed
+        # Boxes whose best anchor was just taken look again among the free anchors.
+        stale = (head == anchor) & (value >= 0)
+        if step + 1 < steps and bool(stale.any()):
+            b, k = torch.nonzero(stale, as_tuple=True)
+            rows = jaccard[row_of[b, k]].scatter_(1, taken[b, : step + 1], -2.0)  # -2: taken
+            value[b, k], head[b, k] = torch.max(rows, dim=1)
+    placed_image, step = torch.nonzero(best >= 0, as_tuple=True)  # an image with no box left has top -3
+    return placed_image, taken[placed_image, step], row_of[placed_image, placed_box[placed_image, step]]
 
 
 def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
@@ -212,6 +301,7 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
     :func:`encode_offsets` of its box (with d2l's ``eps = 1e-6``); the
     others get class 0, zero offsets and a zero mask. Unlike d2l, padding rows (class -1)
     never take an anchor, so images with different numbers of objects batch correctly.
+    Only the assigned anchors (about 1 in 150 with d2l's TinySSD) are encoded.
 
     Args:
         anchors: ``(1, A, 4)`` or ``(A, 4)`` anchors, normalised ``xyxy``.
@@ -233,17 +323,18 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
         tensor([[1., 1., 1., 1., 0., 0., 0., 0.]])
     """
     anchors = anchors_2d(anchors)
-    labels = check_padded_labels(labels)
+    labels = check_padded_labels(labels)  # also x1 <= x2, y1 <= y2 for the real rows
     check_same_device(("anchors", anchors), ("labels", labels))
+    threshold = check_real(iou_threshold, "iou_threshold")
     batch, num_anchors = labels.shape[0], anchors.shape[0]
-    valid = labels[..., 0] >= 0
-    assigned = assign_anchors(labels[..., 1:], anchors, iou_threshold, valid=valid)  # (B, A)
-    is_assigned = assigned >= 0
-    rows = labels.gather(1, assigned.clamp(min=0)[..., None].expand(batch, num_anchors, 5))  # (B, A, 5)
-    classes = torch.where(is_assigned, rows[..., 0].long() + 1, 0)
-    boxes = torch.where(is_assigned[..., None], rows[..., 1:], 0.0)
-    mask = is_assigned[..., None].to(anchors.dtype).expand(batch, num_anchors, 4)
-    offsets = encode_offsets(anchors, boxes, eps=D2L_EPS) * mask
+    image, anchor, box = _matched_pairs(labels[..., 1:], anchors, labels[..., 0] >= 0, threshold)
+    rows = labels[image, box]  # (P, 5): the box of each assigned anchor
+    classes = torch.zeros(batch, num_anchors, dtype=torch.long, device=labels.device)
+    classes[image, anchor] = rows[:, 0].long() + 1
+    offsets = torch.zeros(batch, num_anchors, 4, dtype=anchors.dtype, device=anchors.device)
+    offsets[image, anchor] = encode_offsets(anchors[anchor], rows[:, 1:].to(anchors.dtype), eps=D2L_EPS)
+    mask = torch.zeros_like(offsets)
+    mask[image, anchor] = 1.0
     return offsets.reshape(batch, -1), mask.reshape(batch, -1), classes
 
 
