@@ -324,14 +324,3 @@ def test_multibox_target_tiny_ssd_batch_identical_to_d2l(d2l):
         ref = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
         assert torch.equal(offsets[i], ref[0][0]) and torch.equal(mask[i], ref[1][0])
         assert torch.equal(classes[i], ref[2][0])
-
-
-def test_anchor_iou_equals_box_iou_bit_for_bit():
-    from cvbook.boxes import box_iou
-
-    anchors = tiny_ssd_anchors()[0]
-    boxes = random_labels(16, 4, seed=9, fixed=True)[..., 1:].reshape(-1, 4)
-    boxes = torch.cat([boxes, torch.tensor([[0.3, 0.3, 0.3, 0.5], [0.2, 0.2, 0.2, 0.2], [2.0, 2.0, 3.0, 3.0]])])
-    assert torch.equal(A._anchor_iou(boxes, anchors), box_iou(boxes, anchors))
-    double = boxes.double(), anchors.double()
-    assert torch.equal(A._anchor_iou(*double), box_iou(*double))

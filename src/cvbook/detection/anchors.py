@@ -36,6 +36,7 @@ from cvbook._checks import (
     check_real,
     check_same_device,
 )
+from cvbook.boxes import box_iou
 
 __all__ = ["multibox_prior", "assign_anchors", "multibox_target", "encode_offsets", "decode_offsets",
            "CENTER_SCALE", "SIZE_SCALE", "D2L_EPS"]
@@ -188,22 +189,6 @@ def assign_anchors(
     return assigned[0] if single else assigned
 
 
-def _anchor_iou(boxes: Tensor, anchors: Tensor) -> Tensor:
-    """IoU of checked boxes with checked anchors: ``(N, 4)`` x ``(A, 4)`` -> ``(N, A)``.
-
-    The arithmetic of :func:`cvbook.boxes.box_iou` (and of d2l's ``box_iou``), bit for bit,
-    without its input checks (:func:`assign_anchors` and :func:`multibox_target` check
-    once) and with its steps done in place where they can be: this matrix is the bulk of
-    the work of :func:`multibox_target`. Anchors have positive areas, so no union is empty.
-    """
-    x1, y1, x2, y2 = boxes.T[:, :, None]  # each (N, 1)
-    ax1, ay1, ax2, ay2 = anchors.T.contiguous()  # each (A,)
-    inter = torch.minimum(x2, ax2).sub_(torch.maximum(x1, ax1)).clamp_(min=0)
-    inter.mul_(torch.minimum(y2, ay2).sub_(torch.maximum(y1, ay1)).clamp_(min=0))
-    union = torch.add((x2 - x1) * (y2 - y1), (ax2 - ax1) * (ay2 - ay1)).sub_(inter)
-    return inter.div_(union)
-
-
 def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
     """The work of :func:`assign_anchors` on checked input, as a list of pairs.
 
@@ -226,7 +211,7 @@ def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float)
     if len(image) == 0 or num_anchors == 0:
         return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
     dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
-    jaccard = _anchor_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
+    jaccard = box_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
     # Step 2: every anchor with IoU >= threshold takes the box it overlaps most (the lowest box
     # among equals). Few pairs pass; they are ordered by (image, anchor), then by decreasing
     # IoU, then by box (stable sorts), and the first of each (image, anchor) wins.
