@@ -37,9 +37,9 @@ def _structural(row: LayerInfo) -> bool:
 
 
 def structural_layers(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
-    """The rows of :func:`layer_shapes` that change the shape or hold weights: convolutions,
-    poolings, linear layers (activations, batch norm, dropout, flattening and identity
-    shortcuts are left out)."""
+    """The rows of :func:`~cvbook.models.summary.layer_shapes` that change the shape or hold
+    weights: convolutions, poolings, linear layers (activations, batch norm, dropout,
+    flattening and identity shortcuts are left out)."""
     return [row for row in layer_shapes(model, input_shape) if _structural(row)]
 
 
@@ -74,7 +74,8 @@ def plot_layer_shapes(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axe
     each layer's parameters. The input is the point at x = 0.
 
     Args:
-        model: any network :func:`layer_shapes` can run (build large ones on the meta device).
+        model: any network :func:`~cvbook.models.summary.layer_shapes` can run (build large
+            ones on the meta device).
         input_shape: the full input shape, batch included, e.g. ``(1, 3, 224, 224)``.
         ax: where to draw (default: a new figure).
         title: the axes' title (default: the model's class name).
