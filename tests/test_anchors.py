@@ -324,3 +324,40 @@ def test_multibox_target_tiny_ssd_batch_identical_to_d2l(d2l):
         ref = d2l.multibox_target(anchors, labels[i : i + 1, labels[i, :, 0] >= 0])
         assert torch.equal(offsets[i], ref[0][0]) and torch.equal(mask[i], ref[1][0])
         assert torch.equal(classes[i], ref[2][0])
+
+
+# ---------------------------------------------------------------- square convention
+@pytest.mark.parametrize("fmap, image", [((4, 4), (300, 451)), ((3, 5), (400, 600)), ((8, 2), (64, 64))])
+def test_square_convention_gives_ratio_r_in_image_pixels(fmap, image):
+    sizes, ratios = [0.6, 0.3], [1.0, 2.0, 0.5]
+    (height, width) = image
+    pixels = torch.tensor([width, height, width, height], dtype=torch.float64)
+    boxes = A.multibox_prior(fmap, sizes, ratios, convention="square", image_size=image)[0].double() * pixels
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    shapes = [(s, ratios[0]) for s in sizes] + [(sizes[0], r) for r in ratios[1:]]
+    per_cell = torch.tensor(shapes * (fmap[0] * fmap[1]), dtype=torch.float64)
+    torch.testing.assert_close(w / h, per_cell[:, 1], rtol=1e-5, atol=0)  # the ratio, in pixels (float32 anchors)
+    torch.testing.assert_close((w * h).sqrt(), per_cell[:, 0] * height, rtol=1e-5, atol=0)  # size relative to the height
+    # d2l's convention on the same map: the ratio is off by the map's aspect over the image's
+    d2l_boxes = A.multibox_prior(fmap, sizes, ratios)[0].double() * pixels
+    d2l_ratio = (d2l_boxes[:, 2] - d2l_boxes[:, 0]) / (d2l_boxes[:, 3] - d2l_boxes[:, 1])
+    torch.testing.assert_close(d2l_ratio, per_cell[:, 1] * (fmap[0] / fmap[1]) / (height / width), rtol=1e-5, atol=0)
+
+
+def test_square_convention_equals_d2l_when_the_map_has_the_image_aspect():
+    ours = A.multibox_prior((3, 4), [0.5, 0.2], RATIOS, convention="square", image_size=(300, 400))
+    torch.testing.assert_close(ours, A.multibox_prior((3, 4), [0.5, 0.2], RATIOS))
+    centres = (ours[..., :2] + ours[..., 2:]) / 2  # the same cell centres as d2l's
+    torch.testing.assert_close(centres, (lambda a: (a[..., :2] + a[..., 2:]) / 2)(A.multibox_prior((3, 4), [0.5], [1.0])).repeat_interleave(4, 1))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"convention": "square"}, "needs image_size"),
+    ({"convention": "square", "image_size": (0, 10)}, "needs image_size"),
+    ({"convention": "square", "image_size": (10.5, 10)}, "needs image_size"),
+    ({"image_size": (10, 10)}, "convention='square' only"),
+    ({"convention": "pixels"}, "convention='pixels'"),
+])
+def test_multibox_prior_convention_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        A.multibox_prior((2, 2), [0.5], [1.0], **kwargs)

@@ -219,8 +219,10 @@ def test_transposed_convolution_steps(session, preset, x, k, stride, padding, ou
         widget.screenshot(path=str(SHOTS / "transposed_conv.png"))
 
 
-def _check_anchor_table(widget, size, fmap, sizes, ratios, gt, threshold):
-    reference = anchor_ops.multibox_prior(fmap, sizes, ratios)[0].double() * torch.tensor([size[0], size[1]] * 2, dtype=torch.float64)
+def _check_anchor_table(widget, size, fmap, sizes, ratios, gt, threshold, convention="d2l"):
+    image = {"image_size": (size[1], size[0])} if convention == "square" else {}
+    reference = anchor_ops.multibox_prior(fmap, sizes, ratios, convention=convention, **image)[0].double()
+    reference = reference * torch.tensor([size[0], size[1]] * 2, dtype=torch.float64)
     gt_t = torch.tensor([gt], dtype=torch.float64)
     ious = box_ops.box_iou(reference, gt_t)[:, 0]
     rows = widget.locator('table[data-role="anchors"] tr[data-index]')
@@ -247,7 +249,8 @@ def test_anchor_boxes_click_and_drag(session):
     size = [600, 400]  # the coffee photo, as the page shows it
     # click the cell in row 3, column 0 (bottom left, outside the ground-truth box)
     page.mouse.click(image["x"] + image["width"] * 0.5 / 4, image["y"] + image["height"] * 3.5 / 4)
-    assert widget.locator('[data-role="loc-i"]').input_value() == "4" and widget.locator('[data-role="loc-j"]').input_value() == "1"
+    # cells count from 0, as in Python and chapter 9
+    assert widget.locator('[data-role="loc-i"]').input_value() == "3" and widget.locator('[data-role="loc-j"]').input_value() == "0"
     first = int(widget.locator('table[data-role="anchors"] tr[data-index]').first.get_attribute("data-index"))
     assert first == (3 * 4 + 0) * 5
     gt = _box(widget.locator('[data-box="ground truth"]'))
@@ -285,3 +288,47 @@ def test_chapter_13_shows_the_transposed_convolution_widget(server, session):
     assert torch.equal(_grid(widget.locator('table[data-role="output"]')), expected) and expected.shape == (4, 4)
     assert widget.locator('select[data-role="output-padding"]').input_value() == "1"
     page.close()
+
+
+def test_anchor_selectors_count_from_zero_and_square_convention(session):
+    page, _, _ = session
+    widget = page.locator(".cvbook-anchors")
+    size, sizes, ratios = [600, 400], [0.75, 0.5, 0.25], [1.0, 2.0, 0.5]
+    widget.scroll_into_view_if_needed()
+    widget.locator('[data-role="loc-i"]').select_option("0")
+    widget.locator('[data-role="loc-j"]').select_option("2")
+    rows = widget.locator('table[data-role="anchors"] tr[data-index]')
+    first = int(rows.first.get_attribute("data-index"))
+    assert first == (0 * 4 + 2) * 5  # cell (0, 2) of the 4×4 map, 5 anchors per cell
+    # d2l's shapes on a square map over the 600×400 photo: "ratio 1" is 1.5 times wider than high
+    assert widget.locator('[data-role="pixel-ratio"]').all_text_contents()[:3] == ["1.50"] * 3
+    widget.locator('[data-role="convention"]').select_option("square")
+    assert widget.locator('[data-role="pixel-ratio"]').all_text_contents() == ["1.00", "1.00", "1.00", "2.00", "0.50"]
+    gt = _box(widget.locator('[data-box="ground truth"]'))
+    _check_anchor_table(widget, size, (4, 4), sizes, ratios, gt, 0.5, convention="square")
+
+    # a fine map and a low threshold: many anchors are assigned; they are thin outlines, and only
+    # the selected cell's assigned anchors are filled, so the photo stays readable
+    widget.locator('[data-role="fh"]').select_option("8")
+    widget.locator('[data-role="fw"]').select_option("8")
+    threshold = widget.locator('[data-role="threshold"]')
+    threshold.fill("0.3")
+    threshold.dispatch_event("change")
+    widget.locator('[data-role="loc-i"]').select_option("3")
+    widget.locator('[data-role="loc-j"]').select_option("3")
+    first = int(rows.first.get_attribute("data-index"))
+    assert first == (3 * 8 + 3) * 5
+    _check_anchor_table(widget, size, (8, 8), sizes, ratios, gt, 0.3, convention="square")
+    fills = widget.locator("rect.cvbook-assigned").evaluate_all(
+        "rects => rects.map(r => [Number(r.dataset.index), getComputedStyle(r).fill])")
+    assert len(fills) > 30
+    for index, fill in fills:
+        selected = first <= index < first + 5
+        assert (fill != "none") == selected, (index, fill)
+    widget.screenshot(path=str(SHOTS / "anchors_fine_map.png"))
+    # back to the page's settings
+    widget.locator('[data-role="convention"]').select_option("d2l")
+    widget.locator('[data-role="fh"]').select_option("4")
+    widget.locator('[data-role="fw"]').select_option("4")
+    threshold.fill("0.5")
+    threshold.dispatch_event("change")

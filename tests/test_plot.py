@@ -28,3 +28,30 @@ def test_show_images_grid():
     batch = data.generate_shapes(5, seed=0)
     fig = plot.show_images(batch.images, [str(l) for l in batch.labels[:, 0].tolist()], ncols=3, title="shapes")
     assert len(fig.axes) == 6 and fig._suptitle.get_text() == "shapes"
+
+
+def test_filter_images_map_zero_to_grey_and_the_largest_weight_to_white():
+    import pytest
+
+    w = torch.zeros(2, 3, 3, 3)
+    w[0, 0, 1, 1], w[1, 2, 0, 0] = 2.0, -1.0
+    images = plot.filter_images(w)
+    assert len(images) == 2 and images[0].shape == (3, 3, 3)
+    assert images[0][1, 1, 0] == 1.0 and images[0][0, 0, 0] == 0.5 and images[1][0, 0, 2] == 0.25
+    assert plot.filter_images(w, scale=1.0)[1][0, 0, 2] == 0.0
+    with pytest.raises(ValueError, match="filter bank"):
+        plot.filter_images(torch.zeros(2, 4, 3, 3))
+
+
+def test_draw_boxes_can_label_inside_the_bottom_edge():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    _, ax = plt.subplots()
+    ax.imshow(np.zeros((50, 50)))
+    plot.draw_boxes(ax, torch.tensor([[5.0, 10, 30, 40]]), ["truth"], label_at="bottom")
+    plot.draw_boxes(ax, torch.tensor([[5.0, 10, 30, 40]]), ["detection"], scores=[0.5])
+    assert [t.get_position() for t in ax.texts] == [(5.0, 40.0), (5.0, 10.0)]
+    assert [t.get_text() for t in ax.texts] == ["truth", "detection 0.50"]
+    with pytest.raises(ValueError, match="label_at"):
+        plot.draw_boxes(ax, torch.tensor([[0.0, 0, 1, 1]]), ["x"], label_at="left")

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import torchvision
 import yaml
 
+from cvbook.detection import anchors as anchors_module
 from cvbook.widgets import AnchorWidget, IoUWidget, TransposedConvWidget
 from cvbook.widgets._base import module_source, stylesheet
 
@@ -193,9 +194,31 @@ def test_anchor_widget_matches_d2l_and_torchvision():
     assert state["assigned"] == w.assigned and state["gt_box"] == [0.0, 0.0, 120.0, 133.0]
 
 
+def test_anchor_widget_square_convention_draws_square_ratio_one_anchors():
+    # a 4×4 map over the 600×400 coffee photo: d2l's "ratio 1" anchors are 1.5 times wider than high
+    d2l_widget = AnchorWidget("coffee", feature_size=(4, 4), sizes=(0.5,), ratios=(1.0, 2.0), location=(0, 0))
+    square = AnchorWidget("coffee", feature_size=(4, 4), sizes=(0.5,), ratios=(1.0, 2.0), location=(0, 0),
+                          convention="square")
+    width, height = square.image_size
+    ratio = lambda b: (b[2] - b[0]) / (b[3] - b[1])  # noqa: E731
+    assert ratio(d2l_widget.anchors[0]) == pytest.approx(width / height)  # the photo's aspect, not 1
+    assert [ratio(b) for b in square.anchors] == pytest.approx([1.0, 2.0], rel=1e-5)
+    assert square.anchors[0][3] - square.anchors[0][1] == pytest.approx(0.5 * height)  # size relative to the height
+    # the widget's anchors are the package's square-convention anchors, and its assignment uses them
+    reference = anchors_module.multibox_prior((4, 4), [0.5], [1.0, 2.0], convention="square", image_size=(height, width))[0]
+    reference = reference.double() * torch.tensor([width, height, width, height], dtype=torch.float64)
+    assert torch.allclose(square.all_anchors(), reference)
+    gt = torch.tensor([square.gt_box], dtype=torch.float64)
+    expected = anchors_module.assign_anchors(gt, reference, square.threshold)
+    assert square.assigned == torch.nonzero(expected >= 0)[:, 0].tolist()
+    square.convention = "d2l"
+    assert square.anchors == d2l_widget.anchors
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
+        ({"convention": "pixels"}, "convention must be one of d2l, square"),
         ({"location": (4, 0)}, "not a cell of the 4×4"),
         ({"feature_size": (0, 3)}, "1 ≤ h, w ≤ 16"),
         ({"sizes": (1.5,)}, r"sizes must be .* in \(0, 1\]"),

@@ -7,7 +7,7 @@ One module per concept, in folders that mirror the book's parts:
   ``layers`` (building blocks), ``boxes`` (box formats, IoU, NMS), ``metrics``
   (classification, detection and segmentation measures), and the input checks every
   module uses (``cvbook._checks``);
-- Part I, classification: ``models`` (LeNet to ResNeXt, ``models.summary``),
+- Part I, classification: ``models`` (LeNet to ResNeXt, ``models.summary``, ``models.diagram``),
   ``convolutionize``, ``augment``, ``transfer``, ``weights``;
 - Part II, detection: ``detection`` (sliding windows, anchors, SSD, YOLO, proposals,
   post-processing, evaluation);
@@ -25,14 +25,14 @@ The ``cvbook`` modules each chapter and lab imports (``tests/test_layout.py`` ch
 against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 
 - ``book/01_tasks_and_measures``: boxes, data, metrics.classification, metrics.segmentation, plot, profile, widgets
-- ``book/02_convnets``: data, models.alexnet, models.inception, models.lenet, models.nin, models.resnet, models.resnext, models.summary, models.vgg, profile
+- ``book/02_convnets``: data, models.alexnet, models.diagram, models.inception, models.lenet, models.nin, models.resnet, models.resnext, models.summary, models.vgg, plot, profile, weights
 - ``book/03_training_a_classifier``: data, metrics.classification, models.resnet, plot, profile, train
 - ``book/04_fully_convolutional``: convolutionize, data, models.alexnet, models.resnet, models.summary, profile
 - ``book/05_augmentation``: augment, data, metrics.classification, models.resnet, plot, profile, train
 - ``book/06_transfer_learning``: data, metrics.classification, models.resnet, models.summary, plot, profile, train, transfer, weights
 - ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.sliding, plot, profile, train, widgets
 - ``book/08_evaluating_detectors``: boxes, data, metrics.detection, plot, profile
-- ``book/09_anchor_boxes``: boxes, data, detection.anchors, plot, profile
+- ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.sliding, plot, profile
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
 - ``book/11_yolo``: data, detection.yolo, detection.yolo_loss, metrics.detection, models.summary, plot, profile, train
 - ``book/12_region_based``: data, data.pennfudan, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
@@ -55,6 +55,9 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab08_segmentation_metrics_unet``: data, labs, metrics.segmentation, profile, segmentation.losses, segmentation.unet, train
 - ``labs/solutions/lab09_vae``: data, generative.vae, labs, profile, train
 - ``labs/solutions/lab10_style_transfer``: data, generative.style, labs, profile, train
+- ``labs/solutions/lab11_convolutionize``: convolutionize, data, detection.sliding, labs, models.lenet, models.summary, plot, profile, weights
+- ``labs/solutions/lab12_anchors``: data, detection.anchors, labs, plot, profile
+- ``labs/solutions/lab13_roi_proposals``: data, detection.proposals, labs, plot, profile
 """
 
 __version__ = "0.1.0"

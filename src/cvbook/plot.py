@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["to_numpy_image", "show_images", "draw_boxes", "show_boxes", "overlay_mask", "show_masks", "PALETTE"]
+__all__ = ["to_numpy_image", "show_images", "filter_images", "draw_boxes", "show_boxes", "overlay_mask", "show_masks", "PALETTE"]
 
 # Tableau's ten colours: distinct, and readable on photos.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
@@ -56,9 +56,39 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, ncols:
     return fig
 
 
+def filter_images(weight, scale: float | None = None) -> list[np.ndarray]:
+    """Convolution filters ``(N, C, k, k)`` (``C`` = 1 or 3) as images for :func:`show_images`.
+
+    Zero is mid-grey; a weight of ``+scale`` is white and ``-scale`` black (per channel, so a
+    colour filter shows the colour it responds to). ``scale`` defaults to the largest absolute
+    weight of the whole bank, so that filters can be compared with each other.
+
+    Returns:
+        ``N`` float arrays ``(k, k, 3)`` (or ``(k, k)`` for ``C = 1``) in ``[0, 1]``.
+    """
+    w = torch.as_tensor(weight).detach().float().cpu()
+    if w.ndim != 4 or w.shape[1] not in (1, 3):
+        raise ValueError(f"weight must be a filter bank (N, C, k, k) with C = 1 or 3, got {tuple(w.shape)}; "
+                         "show other channels one at a time, e.g. weight[:, :1].")
+    scale = float(w.abs().max()) if scale is None else float(scale)
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale} (an all-zero filter bank has nothing to show).")
+    images = (0.5 + 0.5 * w / scale).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    return [img[..., 0] if img.shape[-1] == 1 else img for img in images]
+
+
 def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Sequence[float] | None = None,
-               colors: Sequence[str] | str | None = None, linewidth: float = 2.0, linestyle: str = "-") -> None:
-    """Draw ``(N, 4)`` xyxy boxes on ``ax``, each with an optional label and score."""
+               colors: Sequence[str] | str | None = None, linewidth: float = 2.0, linestyle: str = "-",
+               label_at: str = "top") -> None:
+    """Draw ``(N, 4)`` xyxy boxes on ``ax``, each with an optional label and score.
+
+    ``label_at="top"`` writes the text just above the box's top-left corner; ``"bottom"``
+    writes it inside the box, on its bottom edge, so that two sets of boxes drawn on the same
+    axes (ground truth and detections, say) keep their labels apart. The axes are assumed to
+    point down, as after ``imshow``.
+    """
+    if label_at not in ("top", "bottom"):
+        raise ValueError(f"label_at must be 'top' or 'bottom', got {label_at!r}")
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4).tolist()
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         color = colors if isinstance(colors, str) else (colors[i % len(colors)] if colors else PALETTE[i % len(PALETTE)])
@@ -70,7 +100,7 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
         if scores is not None:
             text.append(f"{float(scores[i]):.2f}")
         if text:
-            ax.text(x1, y1, " ".join(text), color="white", fontsize=8, va="bottom",
+            ax.text(x1, y1 if label_at == "top" else y2, " ".join(text), color="white", fontsize=8, va="bottom",
                     bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.85))
 
 

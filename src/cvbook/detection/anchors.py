@@ -39,7 +39,7 @@ from cvbook._checks import (
 from cvbook.boxes import box_iou
 
 __all__ = ["multibox_prior", "assign_anchors", "multibox_target", "encode_offsets", "decode_offsets",
-           "CENTER_SCALE", "SIZE_SCALE", "D2L_EPS"]
+           "CENTER_SCALE", "SIZE_SCALE", "D2L_EPS", "CONVENTIONS"]
 
 #: Scales of the SSD offset parameterisation (centre offsets x10, log-sizes x5), as in
 #: Dive into Deep Learning; they act like the "variances" (0.1, 0.2) of the SSD paper.
@@ -57,6 +57,25 @@ def _positive_floats(values: Sequence[float], name: str) -> list[float]:
     return values
 
 
+CONVENTIONS = ("d2l", "square")
+
+
+def _aspect(convention: str, image_size: tuple[int, int] | None, feature_map: tuple[int, int]) -> tuple[int, int]:
+    """The ``(height, width)`` whose ratio turns ratio ``r`` into normalised anchor widths."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r}: use 'd2l' (ratios on the feature map's grid, d2l's anchors) "
+                         "or 'square' (ratios in the image's pixels, with image_size=(height, width)).")
+    if convention == "d2l":
+        if image_size is not None:
+            raise ValueError("image_size is used by convention='square' only; d2l's anchors take the feature "
+                             "map's aspect ratio. Pass convention='square' to measure ratios in image pixels.")
+        return feature_map
+    if image_size is None or len(image_size) != 2 or not all(isinstance(v, int) and v >= 1 for v in image_size):
+        raise ValueError(f"convention='square' needs image_size=(height, width) in pixels, two positive "
+                         f"integers; got {image_size!r}.")
+    return tuple(image_size)
+
+
 def anchors_2d(anchors: Tensor) -> Tensor:
     """Checked anchors ``(1, A, 4)`` or ``(A, 4)`` as ``(A, 4)``."""
     anchors = check_box_tensor(anchors, "anchors")
@@ -67,22 +86,35 @@ def anchors_2d(anchors: Tensor) -> Tensor:
     return check_anchors(anchors)
 
 
-def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float], ratios: Sequence[float]) -> Tensor:
+def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float], ratios: Sequence[float], *,
+                   convention: str = "d2l", image_size: tuple[int, int] | None = None) -> Tensor:
     """Anchor boxes centred on every cell of a feature map (d2l's ``multibox_prior``).
 
     At each of the ``H * W`` cells, ``n + m - 1`` anchors are made from ``n = len(sizes)``
     sizes ``s`` and ``m = len(ratios)`` aspect ratios ``r``: every size with ``ratios[0]``,
-    then ``sizes[0]`` with every other ratio. An anchor has width ``s * sqrt(r) * H / W``
-    and height ``s / sqrt(r)`` (fractions of the image), so ``s`` is its size relative
-    to the image and ``r`` its width/height ratio in pixels. The order is cell by cell
-    (row-major), and within a cell in the order just described; the values are bit for
-    bit those of ``d2l.multibox_prior``.
+    then ``sizes[0]`` with every other ratio. The order is cell by cell (row-major), and
+    within a cell in the order just described.
+
+    Two conventions for the shapes, in fractions of the image width and height:
+
+    - ``"d2l"`` (default, bit for bit ``d2l.multibox_prior``): width ``s * sqrt(r) * H / W``
+      and height ``s / sqrt(r)`` with ``H × W`` the *feature map*. In the pixels of an
+      image of ``h_img × w_img`` the ratio is ``r * (H / W) / (h_img / w_img)``: exactly
+      ``r`` only when the map has the image's aspect ratio (a map computed from the image,
+      or anchors on every pixel). On a square map over a non-square photo, "ratio 1"
+      anchors are stretched to the photo's shape.
+    - ``"square"``: width ``s * sqrt(r) * h_img / w_img`` and height ``s / sqrt(r)`` with
+      ``image_size = (h_img, w_img)``: ``r`` is the width/height ratio in the image's
+      pixels on any map ("ratio 1" is square), and ``s`` the size relative to the image
+      height. Equal to ``"d2l"`` when the map and the image have the same aspect ratio.
 
     Args:
         feature_map: a tensor ``(..., H, W)`` (only its shape and device are used) or a
             tuple ``(H, W)``.
         sizes: anchor sizes in ``(0, 1]``.
         ratios: aspect ratios (width / height).
+        convention: ``"d2l"`` or ``"square"`` (see above).
+        image_size: ``(height, width)`` of the image in pixels; needed by ``"square"`` only.
 
     Returns:
         ``(1, H * W * (n + m - 1), 4)`` anchors, normalised ``xyxy``, float32.
@@ -93,6 +125,11 @@ def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float]
         torch.Size([1, 16, 4])
         >>> anchors[0, 0]
         tensor([0.0000, 0.0000, 0.5000, 0.5000])
+        >>> pixels = torch.tensor([200, 100, 200, 100])  # a 100 × 200 image, a 2 × 2 map
+        >>> multibox_prior((2, 2), [0.5], [1.0])[0, 0] * pixels  # d2l: 100 × 50 pixels
+        tensor([  0.,   0., 100.,  50.])
+        >>> multibox_prior((2, 2), [0.5], [1.0], convention="square", image_size=(100, 200))[0, 0] * pixels
+        tensor([25.,  0., 75., 50.])
     """
     if isinstance(feature_map, Tensor):
         if feature_map.ndim < 2:
@@ -108,10 +145,11 @@ def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float]
         raise ValueError(f"the feature map must have H, W >= 1, got H={height}, W={width}.")
     sizes = _positive_floats(sizes, "sizes")
     ratios = _positive_floats(ratios, "ratios")
+    aspect_h, aspect_w = _aspect(convention, image_size, (height, width))
     size_t = torch.tensor(sizes, device=device)
     ratio_t = torch.tensor(ratios, device=device)
-    # Anchor widths and heights; the same expressions as d2l, hence the same float values.
-    w = torch.cat((size_t * torch.sqrt(ratio_t[0]), sizes[0] * torch.sqrt(ratio_t[1:]))) * height / width
+    # Anchor widths and heights; with "d2l" the same expressions as d2l, hence the same float values.
+    w = torch.cat((size_t * torch.sqrt(ratio_t[0]), sizes[0] * torch.sqrt(ratio_t[1:]))) * aspect_h / aspect_w
     h = torch.cat((size_t / torch.sqrt(ratio_t[0]), sizes[0] / torch.sqrt(ratio_t[1:])))
     half = torch.stack((-w, -h, w, h), dim=1) / 2  # (n + m - 1, 4)
     center_y = (torch.arange(height, device=device) + 0.5) * (1.0 / height)

@@ -13,16 +13,20 @@ from cvbook.widgets._base import WidgetStateError, check_box, image_data_url, mo
 
 
 class AnchorWidget(anywidget.AnyWidget):
-    """Anchor boxes of an ``h × w`` feature map over a photo (d2l's ``multibox_prior``:
-    ``n + m - 1`` anchors per cell from ``n`` sizes and ``m`` ratios), one ground-truth box,
-    each anchor's IoU with it, and the anchors assigned to it at ``threshold``
+    """Anchor boxes of an ``h × w`` feature map over a photo (``multibox_prior``: ``n + m - 1``
+    anchors per cell from ``n`` sizes and ``m`` ratios), one ground-truth box, each anchor's
+    IoU with it, and the anchors assigned to it at ``threshold``
     (``cvbook.detection.anchors.assign_anchors``: IoU ≥ threshold, plus the best anchor).
 
-    Click a cell to see its anchors; drag the ground-truth box. Python reads
-    ``anchors`` (the selected cell's anchors, pixels ``xyxy``), ``ious`` (their IoU
-    with the ground truth) and ``assigned`` (indices into all ``h·w·(n+m-1)`` anchors),
-    computed with ``cvbook.detection.anchors`` and ``cvbook.boxes.box_iou``; the browser
-    computes the same in JavaScript.
+    Click a cell to see its anchors (cells are numbered from 0, row then column, as in
+    Python); drag the ground-truth box. Python reads ``anchors`` (the selected cell's
+    anchors, pixels ``xyxy``), ``ious`` (their IoU with the ground truth) and ``assigned``
+    (indices into all ``h·w·(n+m-1)`` anchors), computed with ``cvbook.detection.anchors``
+    and ``cvbook.boxes.box_iou``; the browser computes the same in JavaScript.
+
+    ``convention`` chooses the anchors' shapes (see ``multibox_prior``): ``"d2l"`` measures
+    the ratio on the feature map's grid, so on a square map over a non-square photo "ratio
+    1" is not square; ``"square"`` measures it in the photo's pixels.
 
     Args:
         image: a ``cvbook.data.photo`` name or an ``(H, W, 3)`` uint8 array.
@@ -32,6 +36,7 @@ class AnchorWidget(anywidget.AnyWidget):
         gt_box: the ground-truth box, pixels ``xyxy``; default: the middle of the photo.
         location: the selected cell ``(row, column)``.
         threshold: IoU needed for an anchor to be assigned.
+        convention: ``"d2l"`` (default) or ``"square"``.
     """
 
     _esm = module_source("anchors")
@@ -45,6 +50,7 @@ class AnchorWidget(anywidget.AnyWidget):
     location = traitlets.List(traitlets.Int(), [1, 1], minlen=2, maxlen=2).tag(sync=True)
     gt_box = traitlets.List().tag(sync=True)
     threshold = traitlets.Float(0.5).tag(sync=True)
+    convention = traitlets.Unicode("d2l").tag(sync=True)
     anchors = traitlets.List(read_only=True).tag(sync=True)
     ious = traitlets.List(read_only=True).tag(sync=True)
     assigned = traitlets.List(read_only=True).tag(sync=True)
@@ -59,6 +65,7 @@ class AnchorWidget(anywidget.AnyWidget):
         gt_box: list | None = None,
         location: tuple[int, int] = (1, 1),
         threshold: float = 0.5,
+        convention: str = "d2l",
         **kwargs,
     ) -> None:
         url, size = image_data_url(image)
@@ -71,6 +78,7 @@ class AnchorWidget(anywidget.AnyWidget):
             self.ratios = list(ratios)
             self.location = list(location)
             self.threshold = threshold
+            self.convention = convention
             self.gt_box = box
 
     @traitlets.validate("feature_size")
@@ -104,13 +112,21 @@ class AnchorWidget(anywidget.AnyWidget):
             raise WidgetStateError(f"threshold must lie in [0, 1], got {proposal['value']}")
         return proposal["value"]
 
+    @traitlets.validate("convention")
+    def _check_convention(self, proposal: dict) -> str:
+        if proposal["value"] not in anchor_ops.CONVENTIONS:
+            raise WidgetStateError(f"convention must be one of {', '.join(anchor_ops.CONVENTIONS)}, got {proposal['value']!r}")
+        return proposal["value"]
+
     def all_anchors(self) -> torch.Tensor:
         """``(h·w·(n+m-1), 4)`` anchors of the whole feature map, pixels ``xyxy``."""
         width, height = self.image_size
-        normalised = anchor_ops.multibox_prior(tuple(self.feature_size), self.sizes, self.ratios)[0]
+        image = {"image_size": (height, width)} if self.convention == "square" else {}
+        normalised = anchor_ops.multibox_prior(tuple(self.feature_size), self.sizes, self.ratios,
+                                               convention=self.convention, **image)[0]
         return normalised.double() * torch.tensor([width, height, width, height], dtype=torch.float64)
 
-    @traitlets.observe("feature_size", "sizes", "ratios", "location", "gt_box", "threshold")
+    @traitlets.observe("feature_size", "sizes", "ratios", "location", "gt_box", "threshold", "convention")
     def _recompute(self, change: dict) -> None:
         if not self.gt_box:
             return
