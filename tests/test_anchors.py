@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from conftest import reference
 from strategies import box_lists, random_boxes
 from cvbook.detection import anchors as A
+from cvbook.detection import offsets as O
 from cvbook.detection import postprocess as P
-from cvbook.detection.anchors import decode_offsets
+from cvbook.detection.offsets import decode_offsets
 
 # d2l's TinySSD: 5 feature maps of a 256 x 256 image, 4 anchors per cell, 5,444 anchors.
 TINY_SSD_MAPS = (32, 16, 8, 4, 1)
@@ -241,9 +242,9 @@ def test_docstring_examples():
 def test_encode_decode_round_trip(anchors, boxes):
     n = min(len(anchors), len(boxes))
     anchors, boxes = anchors[:n], boxes[:n]
-    offsets = A.encode_offsets(anchors, boxes)
-    torch.testing.assert_close(A.decode_offsets(anchors, offsets), boxes, rtol=1e-9, atol=1e-9)
-    torch.testing.assert_close(A.encode_offsets(anchors, A.decode_offsets(anchors, offsets)), offsets,
+    offsets = O.encode_offsets(anchors, boxes)
+    torch.testing.assert_close(O.decode_offsets(anchors, offsets), boxes, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(O.encode_offsets(anchors, O.decode_offsets(anchors, offsets)), offsets,
                                rtol=1e-7, atol=1e-7)
 
 
@@ -253,20 +254,20 @@ def test_offsets_hand_computed():
     anchor = torch.tensor([[0.0, 2.0, 4.0, 4.0]], dtype=torch.float64)
     box = torch.tensor([[-1.0, 2.5, 7.0, 3.5]], dtype=torch.float64)
     expected = torch.tensor([[2.5, 0.0, 5 * 0.6931471805599453, -5 * 0.6931471805599453]], dtype=torch.float64)
-    torch.testing.assert_close(A.encode_offsets(anchor, box), expected)
-    torch.testing.assert_close(A.decode_offsets(anchor, expected), box)
+    torch.testing.assert_close(O.encode_offsets(anchor, box), expected)
+    torch.testing.assert_close(O.decode_offsets(anchor, expected), box)
 
 
 def test_offsets_match_d2l(d2l):
     anchors = random_boxes(50, seed=8, degenerate=False) / 200
     boxes = random_boxes(50, seed=9, degenerate=False) / 200
-    ours = A.encode_offsets(anchors, boxes, eps=1e-6)
+    ours = O.encode_offsets(anchors, boxes, eps=1e-6)
     assert torch.equal(ours, d2l.offset_boxes(anchors, boxes))
     preds = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(A.decode_offsets(anchors, preds), d2l.offset_inverse(anchors, preds))
+    assert torch.equal(O.decode_offsets(anchors, preds), d2l.offset_inverse(anchors, preds))
     # broadcasting a batch of boxes against one set of anchors
     batch = torch.stack([boxes, boxes.flip(0)])
-    torch.testing.assert_close(A.encode_offsets(anchors, batch)[1], A.encode_offsets(anchors, boxes.flip(0)))
+    torch.testing.assert_close(O.encode_offsets(anchors, batch)[1], O.encode_offsets(anchors, boxes.flip(0)))
 
 
 # ------------------------------------------------- ties, conflicts and held-out batches

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cvbook import boxes as B
 from cvbook.detection import anchors as A
+from cvbook.detection import offsets as O
 from strategies import box_lists, random_boxes
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -181,7 +182,7 @@ def test_error_x2_less_than_x1():
     bad = torch.tensor([[0.0, 0.0, 1.0, 1.0], [5.0, 0.0, 2.0, 1.0]])
     for call in (lambda: B.box_iou(bad, bad), lambda: B.box_area(bad), lambda: B.nms(bad, torch.ones(2), 0.5),
                  lambda: B.box_convert(bad, "xyxy", "xywh"), lambda: B.generalized_box_iou(bad, bad[:1]),
-                 lambda: A.encode_offsets(bad[:1], bad), lambda: B.clip_boxes(bad, (4, 4)),
+                 lambda: O.encode_offsets(bad[:1], bad), lambda: B.clip_boxes(bad, (4, 4)),
                  lambda: B.paired_box_iou(bad, bad)):
         with pytest.raises(ValueError, match=r"x2 < x1.*flat index 1"):
             call()
@@ -198,7 +199,7 @@ def test_error_nan():
     with pytest.raises(ValueError, match="scores contains NaN"):
         B.nms(bad[:1], torch.tensor([float("nan")]), 0.5)
     with pytest.raises(ValueError, match="offsets contains NaN"):
-        A.decode_offsets(bad[:1], torch.full((1, 4), float("nan")))
+        O.decode_offsets(bad[:1], torch.full((1, 4), float("nan")))
 
 
 def test_error_shapes_and_arguments():
@@ -215,7 +216,7 @@ def test_error_shapes_and_arguments():
     with pytest.raises(ValueError, match="torch.Tensor"):
         B.box_area([[0, 0, 1, 1]])
     with pytest.raises(ValueError, match="positive width"):
-        A.encode_offsets(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+        O.encode_offsets(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
     # a size that is a single number means a square image; anything else is refused with a hint
     torch.testing.assert_close(B.clip_boxes(torch.tensor([[-5.0, 10.0, 80.0, 90.0]]), 64),
                                torch.tensor([[0.0, 10.0, 64.0, 64.0]]))
@@ -233,7 +234,7 @@ def test_error_device_mismatch():
     with pytest.raises(ValueError, match="same device"):
         B.nms(cpu, torch.zeros(2, device="meta"), 0.5)
     with pytest.raises(ValueError, match="same device"):
-        A.encode_offsets(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), meta[:1])
+        O.encode_offsets(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), meta[:1])
 
 
 def test_docstring_examples():

@@ -32,7 +32,7 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/06_transfer_learning``: data, metrics.classification, models.resnet, models.summary, plot, profile, train, transfer, weights
 - ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.sliding, plot, profile, train, widgets
 - ``book/08_evaluating_detectors``: boxes, data, metrics.detection, plot, profile
-- ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.sliding, plot, profile
+- ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.offsets, detection.sliding, plot, profile
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
 - ``book/11_yolo``: data, detection.yolo, detection.yolo_loss, metrics.detection, models.summary, plot, profile, train
 - ``book/12_region_based``: data, data.pennfudan, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
@@ -56,7 +56,7 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab09_vae``: data, generative.vae, labs, profile, train
 - ``labs/solutions/lab10_style_transfer``: data, generative.style, labs, profile, train
 - ``labs/solutions/lab11_convolutionize``: convolutionize, data, detection.sliding, labs, models.lenet, models.summary, plot, profile, weights
-- ``labs/solutions/lab12_anchors``: data, detection.anchors, labs, plot, profile
+- ``labs/solutions/lab12_anchors``: data, detection.anchors, detection.offsets, labs, plot, profile
 - ``labs/solutions/lab13_roi_proposals``: data, detection.proposals, labs, plot, profile
 """
 

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from cvbook._checks import check_integer_labels, check_no_nan, check_positive_int, check_real, check_same_device
 from cvbook.boxes import batched_nms
-from cvbook.detection.anchors import anchors_2d, decode_offsets
+from cvbook.detection.anchors import anchors_2d
+from cvbook.detection.offsets import decode_offsets
 
 __all__ = ["nms_per_image", "multibox_detection"]
 
@@ -95,7 +96,7 @@ def multibox_detection(
 ) -> list[dict[str, Tensor]]:
     """Detections from class probabilities and offsets, with per-class NMS, per image.
 
-    For every anchor the predicted box is :func:`cvbook.detection.anchors.decode_offsets` of its
+    For every anchor the predicted box is :func:`cvbook.detection.offsets.decode_offsets` of its
     offsets, its class the most probable non-background class and its score that
     probability (as in d2l). Anchors scoring below ``score_threshold`` are dropped, then
     NMS runs per image and per class (one call of torchvision's ``batched_nms`` for the
