@@ -27,7 +27,7 @@ from cvbook.data.offline import photo
 
 __all__ = ["FACE_BACKGROUNDS", "lfw_faces", "compose_face_scenes"]
 
-#: Backgrounds without human faces: photos and textures shipped by scikit-image and scikit-learn.
+#: Backgrounds without human faces, photos and textures shipped by scikit-image and scikit-learn.
 FACE_BACKGROUNDS = ("brick", "grass", "gravel", "coffee", "rocket", "china", "flower")
 
 
@@ -99,7 +99,7 @@ def compose_face_scenes(
         face_size: ``(min, max)`` side of a face in pixels (at least 12).
         distractors: at most this many non-face crops per scene, in empty cells.
         max_rotation: largest in-plane tilt in degrees, in ``[0, 90]``.
-        backgrounds: names for :func:`cvbook.data.photo`, drawn at random per scene.
+        backgrounds: names for :func:`cvbook.data.offline.photo`, drawn at random per scene.
 
     Returns:
         ``images`` ``(n, H, W, 3)`` uint8 and ``boxes``: one ``(K, 4)`` float32 tensor per

@@ -166,7 +166,7 @@ def voc2007(split: str = "trainval", transforms: Callable | None = None, task: s
 
 # --- VOC 2012 segmentation (chapter 14) ------------------------------------------------------
 
-#: VOC 2012 segmentation labels: 0 background, 1..20 the classes of :data:`VOC_CLASSES`, and 255
+#: The VOC 2012 segmentation labels are 0 background, 1..20 the classes of :data:`VOC_CLASSES`, and 255
 #: ("void") on object borders and difficult regions, left out of losses and metrics.
 VOC_SEGMENTATION_CLASSES: tuple[str, ...] = ("background", *VOC_CLASSES)
 VOC_VOID = 255

@@ -1,7 +1,7 @@
 """Measuring disentanglement: how much each latent dimension tells about each true factor.
 
 With generated data the factors of variation are known (the shapes of
-:func:`cvbook.data.generate_shapes`: class, x, y, size). Each latent dimension ``z_j`` (the
+:func:`cvbook.data.shapes.generate_shapes`: class, x, y, size). Each latent dimension ``z_j`` (the
 posterior mean over a test set) and each factor ``v_k`` are discretised into bins and their
 mutual information ``I(z_j; v_k)`` is computed from the joint histogram, in nats. A
 disentangled code puts each factor into one dimension: the mutual information gap (MIG, Chen et

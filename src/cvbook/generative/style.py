@@ -168,6 +168,7 @@ class FeatureExtractor(nn.Module):
         return out
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
+        """Stay in evaluation mode whatever ``mode`` says; returns ``self``."""
         return super().train(False)  # always in eval mode: it is a fixed measuring instrument
 
 

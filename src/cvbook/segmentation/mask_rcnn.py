@@ -93,7 +93,7 @@ def mask_rcnn_step(model: nn.Module, batch, label_offset: int = 1) -> dict[str, 
         model: a torchvision ``MaskRCNN`` (put in training mode here).
         batch: ``(images, targets)``: a ``(B, 3, H, W)`` tensor or a list of images, and a
             list of dicts with ``boxes`` ``(k, 4)`` xyxy, ``labels`` ``(k,)`` and ``masks``
-            ``(k, H, W)``, as :func:`cvbook.data.collate_detection` makes them.
+            ``(k, H, W)``, as :func:`cvbook.data.collate.collate_detection` makes them.
         label_offset: added to the labels (1: classes counted from 0 become torchvision's
             1..C; 0 for targets that already reserve 0 for the background).
 

@@ -26,7 +26,7 @@ from cvbook.layers import conv_bn_act
 
 __all__ = ["UPSAMPLING", "double_conv", "UNet"]
 
-#: How the expanding path upsamples: U-Net's learnable 2×2 up-convolution, or bilinear
+#: How the expanding path upsamples, either U-Net's learnable 2×2 up-convolution, or bilinear
 #: interpolation followed by a 1×1 convolution (free of checkerboard artefacts).
 UPSAMPLING = ("transposed", "bilinear")
 
