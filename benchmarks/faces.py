@@ -8,11 +8,10 @@ Run from the repository root::
 Scenes come from :func:`cvbook.data.compose_face_scenes` (scikit-image's LFW faces pasted on
 photos and textures, non-face crops as hard negatives), once upright and once with faces
 tilted by up to ``--tilt`` degrees. The AP is VOC's all-point AP at IoU 0.5 from
-:func:`cvbook.metrics.detection.mean_average_precision`. The precision-recall curves are
-drawn from each detection's true/false-positive flag, found here by a matching that is
-exact because the faces of a scene never overlap (a detection can then reach IoU 0.5 with
-one face at most); their AP is checked against the library's before anything is printed.
-Times are thread CPU time with one torch thread, so other jobs on the machine matter little.
+:func:`cvbook.metrics.detection.mean_average_precision`, and the precision-recall curves come
+from :func:`cvbook.metrics.detection.precision_recall_curve` (the same matching, precision and
+recall at every rank). Times are thread CPU time with one torch thread, so other jobs on the
+machine matter little.
 """
 
 from __future__ import annotations
@@ -24,11 +23,10 @@ import time
 import numpy as np
 import torch
 
-from cvbook.boxes import box_iou
 from cvbook.data import compose_face_scenes
 from cvbook.detection.cascade import detect_faces_lbp
 from cvbook.detection.mtcnn import detect_faces
-from cvbook.metrics.detection import average_precision, mean_average_precision
+from cvbook.metrics.detection import mean_average_precision, precision_recall_curve
 
 DETECTORS = {"MTCNN (facenet-pytorch weights)": detect_faces, "LBP cascade (scikit-image)": detect_faces_lbp}
 
@@ -41,28 +39,6 @@ def run(detector, images) -> tuple[list[dict], float]:
         boxes, scores = detector(image)
         predictions.append({"boxes": boxes, "scores": scores, "labels": torch.zeros(len(boxes), dtype=torch.long)})
     return predictions, (time.thread_time() - start) / len(images)
-
-
-def true_positives(predictions: list[dict], truths: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores and true-positive flags of all detections, for faces that never overlap:
-    a detection is a true positive if it reaches IoU 0.5 with a face and no better-scored
-    detection of its image reached that face first."""
-    scores, flags = [], []
-    for p, gt in zip(predictions, truths):
-        order = torch.argsort(p["scores"], descending=True, stable=True)
-        iou = box_iou(p["boxes"][order], gt) if len(gt) else torch.zeros(len(order), 0)
-        hit = iou >= 0.5  # (D, G): at most one face per detection
-        first = hit & (hit.cumsum(dim=0) == 1)  # the best-scored detection of each face
-        scores.append(p["scores"][order])
-        flags.append(first.any(dim=1))
-    return torch.cat(scores), torch.cat(flags)
-
-
-def pr_curve(scores: torch.Tensor, is_tp: torch.Tensor, num_gt: int) -> tuple[np.ndarray, np.ndarray]:
-    order = torch.argsort(scores, descending=True, stable=True)
-    tp = is_tp[order].double().cumsum(0)
-    ranks = torch.arange(1, len(order) + 1, dtype=torch.float64)
-    return (tp / num_gt).numpy(), (tp / ranks).numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             predictions, seconds = run(detector, images)
             ap = mean_average_precision(predictions, targets, iou_thresholds=[0.5], interpolation="voc2010",
                                         max_detections=None).map_50
-            scores, is_tp = true_positives(predictions, truths)
-            assert abs(average_precision(scores, is_tp, num_gt) - ap) < 1e-12, "the matching here is not the library's"
-            curves[setting, name] = pr_curve(scores, is_tp, num_gt)
-            rows.append((setting, name, ap, int(is_tp.sum()), len(scores), num_gt, seconds))
+            precision, recall, _ = precision_recall_curve(predictions, targets, iou_threshold=0.5)
+            curves[setting, name] = recall.numpy(), precision.numpy()
+            true_positives = round(float(recall[-1]) * num_gt) if len(recall) else 0
+            rows.append((setting, name, ap, true_positives, len(recall), num_gt, seconds))
         print(f"... {setting} done", file=sys.stderr)
 
     print(f"\n{args.scenes} scenes per setting (seed {args.seed}), 256 x 256, 1-4 faces of 32-100 px, up to 2 "

@@ -205,6 +205,84 @@ def test_detection_errors():
         M.mean_average_precision([good], [{**good, "labels": torch.tensor([1.0])}])
 
 
+# ------------------------------------------------------------------ precision-recall curve
+
+
+def interpolated_at(precision: np.ndarray, recall: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The highest precision at any recall >= r, for each r of points (0 where r is never reached)."""
+    return np.array([precision[recall >= r].max() if (recall >= r).any() else 0.0 for r in points])
+
+
+def test_precision_recall_curve_hand_worked():
+    # The hand example's ranks TP F TP TP F F TP with 7 boxes (table above HAND_VOC2010).
+    predictions, targets, scores, pattern = hand_example()
+    precision, recall, ranked = M.precision_recall_curve(predictions, targets)
+    np.testing.assert_allclose(precision, [1, 1 / 2, 2 / 3, 3 / 4, 3 / 5, 1 / 2, 4 / 7], rtol=1e-15)
+    np.testing.assert_allclose(recall, [1 / 7, 1 / 7, 2 / 7, 3 / 7, 3 / 7, 3 / 7, 4 / 7], rtol=1e-15)
+    np.testing.assert_allclose(ranked, scores.double())
+    # The all-point AP of the curve, summed by hand: recall steps times the interpolated precision.
+    steps = np.diff(recall.numpy(), prepend=0.0)
+    assert (steps * interpolated_at(precision.numpy(), recall.numpy(), recall.numpy())).sum() == pytest.approx(
+        HAND_VOC2010, abs=1e-12)
+    # Its true positives are exact copies of their boxes (IoU 1): even a threshold of 1 keeps the curve.
+    assert torch.equal(M.precision_recall_curve(predictions, targets, iou_threshold=1.0)[0], precision)
+
+
+@pytest.mark.parametrize("max_detections", [100, None])
+def test_precision_recall_curve_equals_cocoeval_and_map(max_detections):
+    # The curve of each class, interpolated at COCO's 101 recall points, is COCOeval's precision
+    # array at IoU 0.5 (maxDets 100); its all-point area is the library's VOC2010 AP.
+    predictions, targets = random_detections(12, 3, 130, seed=2)
+    coco = cocoeval(predictions, targets, 3) if max_detections == 100 else None
+    result = M.mean_average_precision(predictions, targets, [0.5], "voc2010", max_detections)
+    for label in result.classes:
+        precision, recall, scores = M.precision_recall_curve(predictions, targets, 0.5, label, max_detections)
+        assert len(precision) > 100 and (scores.diff() <= 0).all()
+        p, r = precision.numpy(), recall.numpy()
+        if coco is not None:
+            reference_curve = coco.eval["precision"][0, :, label, 0, 2]
+            np.testing.assert_allclose(interpolated_at(p, r, np.linspace(0, 1, 101)), reference_curve, atol=1e-12)
+            assert r[-1] == pytest.approx(coco.eval["recall"][0, label, 0, 2])
+        area = (np.diff(r, prepend=0.0) * interpolated_at(p, r, r)).sum()
+        assert area == pytest.approx(result.per_class[label], abs=1e-12)
+        tp = np.diff(r * result.num_gt[label], prepend=0.0).round().astype(bool)  # the TP flags, recovered
+        assert M.average_precision(scores, torch.from_numpy(tp), result.num_gt[label]) == pytest.approx(area, abs=1e-12)
+
+
+def test_precision_recall_curve_against_sklearn():
+    # With distinct scores, scikit-learn's curve on the TP flags (every detection a "positive"
+    # example if it is a TP) has the same precision at every rank, and recall scaled by
+    # num_gt / TPs (scikit-learn does not know the missed boxes).
+    sk = reference("sklearn.metrics")
+    predictions, targets = random_detections(40, 1, 12, seed=3)
+    noise = torch.Generator().manual_seed(4)
+    for p in predictions:  # break the ties (scores are multiples of 1/50)
+        p["scores"] = p["scores"] + torch.rand(len(p["scores"]), generator=noise) * 1e-3
+    precision, recall, scores = M.precision_recall_curve(predictions, targets)
+    num_gt = sum(len(t["boxes"]) for t in targets)
+    tp = np.diff(recall.numpy() * num_gt, prepend=0.0).round().astype(bool)
+    assert len(np.unique(scores)) == len(scores) and 0 < tp.sum() < len(tp)
+    sk_precision, sk_recall, thresholds = sk.precision_recall_curve(tp, scores.numpy(), drop_intermediate=False)
+    # scikit-learn: one point per threshold, increasing, then the end point (precision 1, recall 0)
+    np.testing.assert_array_equal(thresholds[::-1], scores.numpy())
+    np.testing.assert_allclose(precision.numpy(), sk_precision[:-1][::-1], rtol=1e-12)
+    np.testing.assert_allclose(recall.numpy() * num_gt / tp.sum(), sk_recall[:-1][::-1], rtol=1e-12)
+
+
+def test_precision_recall_curve_errors_and_empty():
+    good = {"boxes": torch.tensor([[0.0, 0, 1, 1]]), "scores": torch.tensor([0.5]), "labels": torch.tensor([0])}
+    two = {"boxes": torch.tensor([[0.0, 0, 1, 1], [2.0, 2, 3, 3]]), "labels": torch.tensor([0, 1])}
+    with pytest.raises(ValueError, match="choose one with class_id"):
+        M.precision_recall_curve([good], [two])
+    with pytest.raises(ValueError, match="class_id=5 has no ground-truth box"):
+        M.precision_recall_curve([good], [two], class_id=5)
+    with pytest.raises(ValueError, match="images"):
+        M.precision_recall_curve([good, good], [two])
+    precision, recall, _ = M.precision_recall_curve([good], [two], class_id=1)  # no detection of class 1
+    assert precision.shape == recall.shape == (0,)
+    assert M.precision_recall_curve([good], [two], class_id=0)[0].tolist() == [1.0]
+
+
 # ------------------------------------------------------------------ segmentation
 
 # A 4 x 4 mask, 3 classes, one ignored pixel (255).

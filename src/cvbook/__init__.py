@@ -30,12 +30,12 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/04_fully_convolutional``: convolutionize, data, models.alexnet, models.resnet, models.summary, profile
 - ``book/05_augmentation``: augment, data, metrics.classification, models.resnet, plot, profile, train
 - ``book/06_transfer_learning``: data, metrics.classification, models.resnet, models.summary, plot, profile, train, transfer, weights
-- ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.sliding, plot, profile, train, widgets
+- ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.cascade, detection.mtcnn, detection.sliding, plot, profile, train, widgets
 - ``book/08_evaluating_detectors``: boxes, data, metrics.detection, plot, profile
 - ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.offsets, detection.sliding, plot, profile
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
 - ``book/11_yolo``: data, detection.yolo, detection.yolo_loss, metrics.detection, models.summary, plot, profile, train
-- ``book/12_region_based``: data, data.pennfudan, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
+- ``book/12_region_based``: data, data.pennfudan, detection.cascade, detection.mtcnn, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
 - ``book/13_upsampling``: models.summary, profile, segmentation.receptive_field, segmentation.upsample, widgets
 - ``book/14_fcn_segmentation``: data, data.voc, metrics.segmentation, models.summary, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
 - ``book/15_unet``: data, metrics.segmentation, models.summary, profile, segmentation.augment, segmentation.losses, segmentation.unet, train

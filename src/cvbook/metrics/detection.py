@@ -28,13 +28,8 @@ from torch import Tensor
 from cvbook._checks import check_box_values, check_integer_labels
 from cvbook.boxes import paired_box_iou
 
-__all__ = [
-    "COCO_IOU_THRESHOLDS",
-    "INTERPOLATIONS",
-    "DetectionMAP",
-    "average_precision",
-    "mean_average_precision",
-]
+__all__ = ["COCO_IOU_THRESHOLDS", "INTERPOLATIONS", "DetectionMAP", "average_precision", "mean_average_precision",
+           "precision_recall_curve"]
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95, with exactly the float values COCOeval uses.
 COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
@@ -218,51 +213,16 @@ def _pad_groups(group: np.ndarray, num_groups: int, min_width: int = 0) -> tuple
     return table, table >= 0
 
 
-def mean_average_precision(
-    predictions: Sequence[dict[str, Tensor]],
-    targets: Sequence[dict[str, Tensor]],
-    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
-    interpolation: str = "coco",
-    max_detections: int | None = 100,
-) -> DetectionMAP:
-    """Mean average precision of a detector over a data set, COCO-style matching.
+def _ranked_matches(predictions: Sequence[dict], targets: Sequence[dict], thresholds: tuple[float, ...],
+                    max_detections: int | None) -> tuple[np.ndarray, ...]:
+    """Match detections to ground truth (see :func:`mean_average_precision`) and rank them per class.
 
-    For each image and class, detections (at most ``max_detections`` per image and
-    class, the best, like COCOeval's ``maxDets``) are taken by decreasing score; each
-    takes the not yet matched ground-truth box of that image and class with the highest
-    IoU, if that IoU is ``>= t`` (a true positive), else it is a false positive. Per
-    class, all detections are then ranked by score (ties: image order, then order within
-    the image) and the AP computed with ``interpolation`` (see :func:`average_precision`).
-    Classes without ground truth are not evaluated; a class with ground truth but no
-    detection has AP 0.
-
-    Args:
-        predictions: one dict per image with ``"boxes"`` ``(N, 4)`` ``xyxy``,
-            ``"scores"`` ``(N,)`` and ``"labels"`` ``(N,)`` int (torchvision's format,
-            what :func:`cvbook.detection.postprocess.multibox_detection` returns).
-        targets: one dict per image with ``"boxes"`` ``(K, 4)`` ``xyxy`` and
-            ``"labels"`` ``(K,)`` int.
-        iou_thresholds: IoU thresholds ``t``; default ``0.5:0.05:0.95`` (COCO).
-        interpolation: ``"coco"`` (101-point), ``"voc2010"`` (all-point) or ``"voc2007"`` (11-point).
-        max_detections: detections kept per image and class (``None``: all).
-
-    Returns:
-        A :class:`DetectionMAP` with ``map``, ``map_50``, ``map_75`` (floats),
-        ``per_class`` (dict class -> AP), ``ap`` (``(T, C)`` tensor), ``classes``,
-        ``num_gt``, ``iou_thresholds`` and ``interpolation``.
-
-    Example:
-        >>> target = [{"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([1])}]
-        >>> pred = [{"boxes": torch.tensor([[0.0, 0, 10, 9], [50.0, 50, 60, 60]]),
-        ...          "scores": torch.tensor([0.9, 0.8]), "labels": torch.tensor([1, 1])}]
-        >>> r = mean_average_precision(pred, target)
-        >>> round(r.map_50, 4), round(r.map, 4)  # IoU 0.9: TP up to t = 0.9, missed at 0.95
-        (1.0, 0.9)
+    Returns ``classes (C,)`` (those with ground truth), ``num_gt (C,)``, ``is_tp (T, C, L)``
+    bool, ``valid (C, L)`` bool (False: padding) and ``scores (C, L)`` (NaN: padding): row
+    ``c`` lists class ``c``'s detections by decreasing score (ties: image, then order within it).
     """
-    _check_interpolation(interpolation)
     if len(predictions) != len(targets):
         raise ValueError(f"predictions has {len(predictions)} images but targets has {len(targets)}.")
-    thresholds = tuple(float(t) for t in iou_thresholds)
     if not thresholds or not all(0 <= t <= 1 for t in thresholds):
         raise ValueError(f"iou_thresholds must be a non-empty sequence of numbers in [0, 1], got {thresholds}.")
     if max_detections is not None and max_detections < 1:
@@ -275,9 +235,7 @@ def mean_average_precision(
     classes, num_gt = np.unique(g_labels, return_counts=True)
     num_classes, num_thresholds = classes.size, len(thresholds)
     if num_classes == 0:
-        nan = float("nan")
-        empty = torch.zeros(num_thresholds, 0, dtype=torch.float64)
-        return DetectionMAP(nan, nan, nan, {}, empty, [], {}, thresholds, interpolation)
+        return classes, num_gt, np.zeros((num_thresholds, 0, 1), bool), np.zeros((0, 1), bool), np.zeros((0, 1))
     # Detections of classes without ground truth are never evaluated.
     d_class = np.searchsorted(classes, d_labels)
     keep = (d_class < num_classes) & (classes[np.minimum(d_class, num_classes - 1)] == d_labels)
@@ -335,14 +293,63 @@ def mean_average_precision(
     by_score = np.argsort(-d_scores, kind="stable")
     ranked = by_score[np.argsort(d_class[by_score], kind="stable")]
     c_table, c_valid = _pad_groups(d_class[ranked], num_classes, min_width=1)
-    width = c_table.shape[1]
-    if num_dets:
-        is_tp = det_tp[:, ranked[np.maximum(c_table, 0)]] & c_valid  # (T, C, L)
-    else:
-        is_tp = np.zeros((num_thresholds, num_classes, width), dtype=bool)
+    rows = ranked[np.maximum(c_table, 0)] if num_dets else np.zeros_like(c_table)
+    is_tp = (det_tp[:, rows] if num_dets else np.zeros((num_thresholds,) + c_table.shape, dtype=bool)) & c_valid
+    return classes, num_gt, is_tp, c_valid, np.where(c_valid, d_scores[rows] if num_dets else 0.0, np.nan)
+
+
+def mean_average_precision(
+    predictions: Sequence[dict[str, Tensor]],
+    targets: Sequence[dict[str, Tensor]],
+    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+    interpolation: str = "coco",
+    max_detections: int | None = 100,
+) -> DetectionMAP:
+    """Mean average precision of a detector over a data set, COCO-style matching.
+
+    For each image and class, detections (at most ``max_detections`` per image and
+    class, the best, like COCOeval's ``maxDets``) are taken by decreasing score; each
+    takes the not yet matched ground-truth box of that image and class with the highest
+    IoU, if that IoU is ``>= t`` (a true positive), else it is a false positive. Per
+    class, all detections are then ranked by score (ties: image order, then order within
+    the image) and the AP computed with ``interpolation`` (see :func:`average_precision`).
+    Classes without ground truth are not evaluated; a class with ground truth but no
+    detection has AP 0.
+
+    Args:
+        predictions: one dict per image with ``"boxes"`` ``(N, 4)`` ``xyxy``,
+            ``"scores"`` ``(N,)`` and ``"labels"`` ``(N,)`` int (torchvision's format,
+            what :func:`cvbook.detection.postprocess.multibox_detection` returns).
+        targets: one dict per image with ``"boxes"`` ``(K, 4)`` ``xyxy`` and
+            ``"labels"`` ``(K,)`` int.
+        iou_thresholds: IoU thresholds ``t``; default ``0.5:0.05:0.95`` (COCO).
+        interpolation: ``"coco"`` (101-point), ``"voc2010"`` (all-point) or ``"voc2007"`` (11-point).
+        max_detections: detections kept per image and class (``None``: all).
+
+    Returns:
+        A :class:`DetectionMAP` with ``map``, ``map_50``, ``map_75`` (floats),
+        ``per_class`` (dict class -> AP), ``ap`` (``(T, C)`` tensor), ``classes``,
+        ``num_gt``, ``iou_thresholds`` and ``interpolation``.
+
+    Example:
+        >>> target = [{"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([1])}]
+        >>> pred = [{"boxes": torch.tensor([[0.0, 0, 10, 9], [50.0, 50, 60, 60]]),
+        ...          "scores": torch.tensor([0.9, 0.8]), "labels": torch.tensor([1, 1])}]
+        >>> r = mean_average_precision(pred, target)
+        >>> round(r.map_50, 4), round(r.map, 4)  # IoU 0.9: TP up to t = 0.9, missed at 0.95
+        (1.0, 0.9)
+    """
+    _check_interpolation(interpolation)
+    thresholds = tuple(float(t) for t in iou_thresholds)
+    classes, num_gt, is_tp, valid, _ = _ranked_matches(predictions, targets, thresholds, max_detections)
+    num_classes, num_thresholds, width = is_tp.shape[1], len(thresholds), is_tp.shape[2]
+    if num_classes == 0:
+        nan = float("nan")
+        empty = torch.zeros(num_thresholds, 0, dtype=torch.float64)
+        return DetectionMAP(nan, nan, nan, {}, empty, [], {}, thresholds, interpolation)
     ap_np = _ap_from_ranked(
         is_tp.reshape(-1, width),
-        np.broadcast_to(c_valid, (num_thresholds, num_classes, width)).reshape(-1, width),
+        np.broadcast_to(valid, (num_thresholds, num_classes, width)).reshape(-1, width),
         np.tile(num_gt, num_thresholds),
         interpolation,
     ).reshape(num_thresholds, num_classes)
@@ -364,3 +371,49 @@ def mean_average_precision(
         iou_thresholds=thresholds,
         interpolation=interpolation,
     )
+
+
+def precision_recall_curve(
+    predictions: Sequence[dict[str, Tensor]],
+    targets: Sequence[dict[str, Tensor]],
+    iou_threshold: float = 0.5,
+    class_id: int | None = None,
+    max_detections: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Precision and recall of one class at every rank of its detections over a data set.
+
+    Detections are matched at ``iou_threshold`` as in :func:`mean_average_precision`, then all
+    of the class's detections are ranked by decreasing score: keeping the ``k`` best gives
+    precision ``TP_k / k`` and recall ``TP_k / num_gt``. The all-point AP of this curve is
+    ``mean_average_precision(..., [iou_threshold], "voc2010", max_detections).per_class[class_id]``.
+
+    Args:
+        predictions, targets: as for :func:`mean_average_precision`.
+        iou_threshold: minimum IoU of a true positive.
+        class_id: the class (``None``: the only class that has ground-truth boxes).
+        max_detections: detections kept per image and class (``None``: all, as in VOC).
+
+    Returns:
+        ``precision (N,)``, ``recall (N,)`` and the detections' ``scores (N,)`` (non-increasing),
+        float64, one entry per detection of the class (``N = 0`` if it has none).
+
+    Example:
+        >>> target = [{"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 0, 30, 10]]), "labels": torch.tensor([0, 0])}]
+        >>> pred = [{"boxes": torch.tensor([[0.0, 0, 10, 9], [50, 50, 60, 60], [20, 0, 30, 10]]),
+        ...          "scores": torch.tensor([0.9, 0.8, 0.7]), "labels": torch.tensor([0, 0, 0])}]
+        >>> precision, recall, _ = precision_recall_curve(pred, target)
+        >>> [round(v, 4) for v in precision.tolist()], recall.tolist()
+        ([1.0, 0.5, 0.6667], [0.5, 0.5, 1.0])
+    """
+    thresholds = (float(iou_threshold),)
+    classes, num_gt, is_tp, valid, scores = _ranked_matches(predictions, targets, thresholds, max_detections)
+    if class_id is None and classes.size != 1:
+        raise ValueError(f"targets have boxes of {classes.size} classes {classes.tolist()}: choose one with class_id.")
+    class_id = int(classes[0]) if class_id is None else class_id
+    if class_id not in classes.tolist():
+        raise ValueError(f"class_id={class_id} has no ground-truth box, so its recall is undefined; classes with "
+                         f"boxes: {classes.tolist()}.")
+    c = classes.tolist().index(class_id)
+    tp = np.cumsum(is_tp[0, c][valid[c]], dtype=np.float64)
+    precision = tp / np.arange(1, tp.size + 1)
+    return torch.from_numpy(precision), torch.from_numpy(tp / num_gt[c]), torch.from_numpy(scores[c][valid[c]])
