@@ -31,10 +31,11 @@ from cvbook.labs import cells as labcells
 from .source import Lab
 
 __all__ = ["InvalidNotebook", "SubmittedCell", "Submission", "Rebuilt", "read_submission", "rebuild",
-           "MAX_BYTES", "SEAL_PREFIX"]
+           "MAX_BYTES", "SEAL_PREFIX", "PROLOGUE_ID"]
 
 MAX_BYTES = 20_000_000
 SEAL_PREFIX = "_cvbook_seal_"
+PROLOGUE_ID = "grader-prologue"
 _DOWNLOAD = "download it again (Jupyter: File > Download; Colab: File > Download > Download .ipynb)"
 
 
@@ -127,7 +128,8 @@ _SUSPICIOUS = [
     (r"os\._exit|sys\.exit|\bexit\(|\bquit\(", "exits the kernel"),
     (r"\bsocket\b|urllib|requests\.|http\.client", "opens network connections"),
     (r"subprocess|os\.system|os\.fork|multiprocessing|os\.kill", "starts or signals processes"),
-    (r"solutions|\.ipynb", "refers to notebook files"),
+    (r"solutions|\.ipynb|gradebook", "refers to notebook or grading files"),
+    (r"os\.remove|os\.unlink|shutil\.rmtree|os\.rmdir|\.unlink\(", "deletes files"),
 ]
 
 
@@ -149,6 +151,21 @@ class Rebuilt:
 
 def _normal(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _defines(source: str) -> set[str]:
+    """Names of the functions and classes a cell defines at its top level."""
+    return set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, re.MULTILINE))
+
+
+def _likeness(stub: str, candidate: str) -> float:
+    """How much ``candidate`` looks like an answer to the student-version cell ``stub``: the share
+    of the functions it defines, or of its frame lines (def line, docstring), whichever is larger."""
+    names, frame = _defines(stub), _frame(stub)
+    lines = {line.strip() for line in candidate.splitlines()}
+    by_names = len(names & _defines(candidate)) / len(names) if names else 0.0
+    by_frame = len(frame & lines) / len(frame) if frame else 0.0
+    return max(by_names, by_frame)
 
 
 def _frame(stub: str) -> set[str]:
@@ -182,12 +199,12 @@ def _imports(lab: Lab) -> dict[str, str]:
     return bindings
 
 
-def _prologue(token: str, modules: list[str]) -> str:
+def _prologue(token: str, modules: list[str], output_limit: int) -> str:
     return ("# Inserted by the grader (cvbook.grade), not part of the lab: seals the checks against tampering.\n"
-            f"__import__('cvbook.grade.seal', fromlist=['install']).install({token!r}, {modules!r})")
+            f"__import__('cvbook.grade.seal', fromlist=['install']).install({token!r}, {modules!r}, {output_limit})")
 
 
-def rebuild(lab: Lab, submission: Submission, token: str) -> Rebuilt:
+def rebuild(lab: Lab, submission: Submission, token: str, output_limit: int = 1_000_000) -> Rebuilt:
     """The notebook nbval runs for this submission (see the module docstring)."""
     source_ids = {cell.id for cell in lab.notebook.cells}
     student_cells = {cell.id: cell for cell in lab.student.cells}
@@ -208,11 +225,8 @@ def rebuild(lab: Lab, submission: Submission, token: str) -> Rebuilt:
         candidates = [c for c in code if c.id not in source_ids and _normal(c.source) not in known_text]
         scored = []
         for cell_id in missing:
-            frame = _frame(student_cells[cell_id].source)
             for k, cand in enumerate(candidates):
-                lines = {line.strip() for line in cand.source.splitlines()}
-                if frame:
-                    scored.append((len(frame & lines) / len(frame), cell_id, k))
+                scored.append((_likeness(student_cells[cell_id].source, cand.source), cell_id, k))
         taken: set[int] = set()
         for score, cell_id, k in sorted(scored, key=lambda item: -item[0]):
             if score >= 0.5 and cell_id not in answers and k not in taken:
@@ -253,8 +267,8 @@ def rebuild(lab: Lab, submission: Submission, token: str) -> Rebuilt:
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": dict(lab.notebook.metadata.get("language_info", {"name": "python"})),
         "cvbook_grade": {"source": lab.name, "source_sha256": lab.sha256}})
-    roles: list[tuple[str, str]] = [("prologue", "grader-prologue")]
-    nb.cells.append(nbformat.v4.new_code_cell(_prologue(token, modules), id="grader-prologue"))
+    roles: list[tuple[str, str]] = [("prologue", PROLOGUE_ID)]
+    nb.cells.append(nbformat.v4.new_code_cell(_prologue(token, modules, output_limit), id=PROLOGUE_ID))
 
     def add_student_cells(anchor_index: int) -> None:
         for k, cell in enumerate(added.get(anchor_index, [])):

@@ -185,7 +185,7 @@ def _run_pytest(job: Path, notebook: Path, sandbox: Sandbox, limits: Limits, uid
                "--junitxml", str(job / "junit.xml"), "-o", "junit_family=xunit1", str(notebook)]
     with open(job / "pytest.log", "wb") as log:
         process = subprocess.Popen(command, cwd=job, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    watchdog = Watchdog(process.pid, limits.memory_mb * 2**20, limits.processes, runtime)
+    watchdog = Watchdog(process.pid, limits.total_memory_mb * 2**20, limits.processes, runtime)
     deadline = time.monotonic() + limits.notebook_timeout + 30
     stopped: str | None = None
     try:
@@ -251,7 +251,7 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
     result = Result(student, "graded", 0.0, lab.max_score, [], submission_sha256=digest, source_sha256=lab.sha256,
                     sandbox=f"{sandbox.kind} sandbox ({limits.describe()})")
     token = secrets.token_hex(8)
-    rebuilt = rebuild(lab, parsed, token)
+    rebuilt = rebuild(lab, parsed, token, limits.output_bytes)
     result.notes, result.flags = rebuilt.notes, rebuilt.flags
     rebuilt_dir = out / "rebuilt"
     rebuilt_dir.mkdir(parents=True, exist_ok=True)

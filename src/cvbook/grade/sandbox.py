@@ -47,12 +47,17 @@ class Limits:
 
     cell_timeout: float = 60.0
     notebook_timeout: float = 600.0
-    memory_mb: int = 2048  # per process (RLIMIT_DATA) and for all its processes together (watched)
+    memory_mb: int = 2048  # per process (RLIMIT_DATA); all its processes together: total_memory_mb (watched)
     processes: int = 64  # processes and threads of the sandbox user (RLIMIT_NPROC)
     open_files: int = 256
     file_mb: int = 64  # largest file it may write (RLIMIT_FSIZE)
     scratch_mb: int = 256  # size of each writable tmpfs: home, /tmp
     output_bytes: int = 1_000_000  # printed output kept per cell
+
+    @property
+    def total_memory_mb(self) -> int:
+        """What all the submission's processes may hold together (a fork bomb's children included)."""
+        return self.memory_mb + max(512, self.memory_mb // 2)
 
     @property
     def address_space_bytes(self) -> int:
@@ -61,7 +66,7 @@ class Limits:
 
     def describe(self) -> str:
         return (f"{self.cell_timeout:g} s per cell, {self.notebook_timeout:g} s per notebook, "
-                f"{self.memory_mb} MB of memory, {self.processes} processes and threads, {self.open_files} open files, "
+                f"{self.memory_mb} MB of memory per process and {self.total_memory_mb} MB in all, {self.processes} processes and threads, {self.open_files} open files, "
                 f"files up to {self.file_mb} MB, {self.scratch_mb} MB of scratch space, no network")
 
 

@@ -13,6 +13,8 @@ lab uses and takes a snapshot of them. Every check cell then starts with a call 
   genuine objects again;
 - removes input and AST transformers, custom exception handlers and trace functions.
 
+It also caps what a cell prints (``output_limit`` characters per stream and cell).
+
 A pre-run hook also resets the transformers before each cell. This defeats monkeypatching; a
 student who reads this module and goes after the seal itself (it is reachable in memory, like
 everything in the process) is not stopped here, which is why the grader also lists such code for
@@ -30,6 +32,7 @@ from typing import Any
 __all__ = ["install"]
 
 _MISSING = object()
+CUT_MARK = "[output cut by the grader"
 
 
 class _Snapshot:
@@ -110,13 +113,39 @@ class _Snapshot:
         return submodule if submodule is not None else _MISSING
 
 
+class _CappedStream:
+    """Keeps the first ``limit`` characters a cell writes to a stream and drops the rest, so that
+    printing gigabytes costs the kernel nothing to send (the grader caps what it receives, too)."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self._stream, self._limit, self._used = stream, limit, 0
+
+    def write(self, text: str) -> int:
+        room = self._limit - self._used
+        self._used += len(text)
+        if room >= len(text):
+            return self._stream.write(text)
+        if room > 0 or self._used - len(text) == self._limit:
+            self._stream.write(text[:max(room, 0)] + f"\n{CUT_MARK} after {self._limit} characters]\n")
+        return len(text)
+
+    def reset(self, *_: Any) -> None:
+        self._used = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _shell() -> Any:
     ipython = sys.modules.get("IPython")
     return ipython.get_ipython() if ipython is not None else None
 
 
-def install(token: str, modules: list[str]) -> None:
-    """Snapshot ``modules`` and publish the check cells' guard as ``_cvbook_seal_<token>``."""
+def install(token: str, modules: list[str], output_limit: int = 1_000_000) -> None:
+    """Cap what each cell may print, snapshot ``modules``, and publish the check cells' guard as
+    ``_cvbook_seal_<token>``."""
+    streams = [_CappedStream(sys.stdout, output_limit), _CappedStream(sys.stderr, output_limit)]
+    sys.stdout, sys.stderr = streams
     snapshot = _Snapshot(modules)
 
     def guard(bindings: dict[str, str]) -> None:
@@ -125,3 +154,5 @@ def install(token: str, modules: list[str]) -> None:
     setattr(builtins, f"_cvbook_seal_{token}", guard)
     if snapshot.shell is not None:
         snapshot.shell.events.register("pre_run_cell", snapshot.restore_shell)
+        for stream in streams:
+            snapshot.shell.events.register("pre_run_cell", stream.reset)
