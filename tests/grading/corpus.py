@@ -157,9 +157,10 @@ for _ in range(300):  # 300 MB, a megabyte at a time
 PRINT_ONCE = 'print("y" * (100 * 2**20))  # one 100 MB message'
 
 
-def files_outside(ctx: Context) -> bytes:
+def escape(ctx: Context) -> bytes:
+    """Deletes and writes files outside its folder, and calls a server on the grader's 127.0.0.1."""
     code = f"""\
-    import os, shutil
+    import os, shutil, socket
     for path in {[str(p) for p in ctx.sentinels]!r}:
         try:
             os.remove(path)
@@ -175,13 +176,6 @@ def files_outside(ctx: Context) -> bytes:
         shutil.rmtree(folder, ignore_errors=True)
     with open(os.path.expanduser("~/mine.txt"), "w") as f:  # its own folder: allowed
         f.write("fine")
-    """
-    return dump(notebook(RIGHT, after={ACC: code}))
-
-
-def network(ctx: Context) -> bytes:
-    code = f"""\
-    import socket
     try:
         with socket.create_connection(("127.0.0.1", {ctx.port}), timeout=3) as s:
             s.sendall(b"stolen answers")
@@ -345,8 +339,7 @@ CASES = [
     Case("fork_memory", _right(after={IOU: FORK_MEMORY}), [1, 1, 1, 1, 0], "memory", flagged=True),
     Case("fork_bomb", _right(before={ACC: FORK_BOMB}), ALL, "graded", flagged=True, unshare=True),
     Case("print_bomb", _right(after={ROC: PRINT_BOMB, IOU: PRINT_ONCE}), ALL, "graded"),
-    Case("files_outside", files_outside, ALL, "graded", flagged=True, unshare=True),
-    Case("network", network, ALL, "graded", flagged=True, unshare=True),
+    Case("escape", escape, ALL, "graded", flagged=True, unshare=True),
     Case("read_source", read_source, [0, 1, 0, 1, 1], "graded", flagged=True, unshare=True),
     Case("fake_check", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_CHECK})), [0, 0, 0, 0, 1], "graded", True),
     Case("fake_code", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_CODE})), [0, 0, 0, 0, 1], "graded", True),

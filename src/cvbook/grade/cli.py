@@ -17,10 +17,10 @@ from pathlib import Path
 
 from . import run
 from .report import load_results, write_checks, write_gradebook, write_result
-from .sandbox import KINDS, Limits, SandboxError, choose
-from .source import SourceError, load_lab
+from .sandbox import KINDS, Limits, Sandbox, SandboxError, choose
+from .source import Lab, SourceError, load_lab
 
-__all__ = ["main", "find_submissions"]
+__all__ = ["main", "grade_class", "find_submissions"]
 
 
 def find_submissions(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
@@ -47,8 +47,13 @@ def find_submissions(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cvbook.grade", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m cvbook.grade", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade a class's submissions of a lab through nbval, each in a sandbox.",
+        epilog="SUBMISSIONS holds one notebook per student (alice.ipynb) or one folder per student with one\n"
+               "notebook inside. OUT receives gradebook.csv, checks.csv, feedback/ (Markdown and HTML),\n"
+               "results/, rebuilt/ (the notebooks nbval ran) and, with --format gradescope, gradescope/.\n"
+               "A rerun grades only the submissions that are new or changed.")
     parser.add_argument("source", help="lab source notebook, or its name (lab04)")
     parser.add_argument("submissions", type=Path, help="folder of submissions")
     parser.add_argument("--out", type=Path, required=True, help="folder for the gradebook and feedback")
@@ -90,32 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(error))
     limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
                     processes=args.processes)
-    submissions, problems = find_submissions(args.submissions)
-    results = {name: r for name, r in load_results(out, lab).items() if name in submissions}
-    todo = []
-    for name, path in submissions.items():
-        earlier = results.get(name)
-        if args.regrade or earlier is None or earlier.status == "error" or earlier.submission_sha256 != run.fingerprint(path):
-            todo.append(name)
-            results.pop(name, None)
-    write_checks(out, lab)
-    write_gradebook(out, lab, results)
-    formats = tuple(args.format)
-    print(f"{lab.name}: {len(submissions)} submissions, {len(submissions) - len(todo)} already graded, "
-          f"{len(todo)} to grade in a {sandbox.kind} sandbox with {args.jobs} job(s)", file=sys.stderr)
     start = time.monotonic()
     try:
-        _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, args.jobs, formats)
+        results, graded = grade_class(lab, args.submissions, out, sandbox, limits, args.jobs, tuple(args.format),
+                                      regrade=args.regrade, progress=True)
     except KeyboardInterrupt:
-        done = len([n for n in todo if n in results])
-        print(f"\ninterrupted: {done} of {len(todo)} graded and saved; run the same command again to grade the rest",
-              file=sys.stderr)
+        print("\ninterrupted: what was graded is saved; run the same command again to grade the rest", file=sys.stderr)
         return 130
     minutes = (time.monotonic() - start) / 60
     counts: dict[str, int] = {}
     for result in results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
-    print(f"graded {len(todo)} in {minutes * 60:.0f} s ({len(todo) / max(minutes, 1e-9):.1f} per minute): "
+    print(f"graded {graded} in {minutes * 60:.0f} s ({graded / max(minutes, 1e-9):.1f} per minute): "
           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr)
     flagged = sorted(name for name, result in results.items() if result.flags)
     if flagged:
@@ -124,11 +115,36 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if counts.get("error") else 0
 
 
-def _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, jobs, formats) -> None:
+def grade_class(lab: Lab, folder: Path, out: Path, sandbox: Sandbox, limits: Limits, jobs: int = 1,
+                formats: tuple[str, ...] = (), regrade: bool = False,
+                progress: bool = False) -> tuple[dict[str, run.Result], int]:
+    """Grade every submission in ``folder`` that ``out`` holds no current result for (new, changed,
+    or graded with status ``error``); returns every result, earlier ones included, and how many
+    were graded now."""
+    submissions, problems = find_submissions(folder)
+    results = {name: r for name, r in load_results(out, lab).items() if name in submissions}
+    todo = []
+    for name, path in submissions.items():
+        earlier = results.get(name)
+        if regrade or earlier is None or earlier.status == "error" or earlier.submission_sha256 != run.fingerprint(path):
+            todo.append(name)
+            results.pop(name, None)
+    write_checks(out, lab)
+    write_gradebook(out, lab, results)
+    if progress:
+        print(f"{lab.name}: {len(submissions)} submissions, {len(submissions) - len(todo)} already graded, "
+              f"{len(todo)} to grade in a {sandbox.kind} sandbox with {jobs} job(s)", file=sys.stderr)
+    _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, jobs, formats, progress)
+    return results, len(todo)
+
+
+def _grade_all(lab: Lab, todo: list[str], submissions: dict[str, Path], problems: dict[str, str],
+               results: dict[str, run.Result], out: Path, sandbox: Sandbox, limits: Limits, jobs: int,
+               formats: tuple[str, ...], progress: bool) -> None:
     from tqdm import tqdm
 
     scratch = Path(tempfile.mkdtemp(prefix="cvbook-grade-"))
-    bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, dynamic_ncols=True, disable=None)
+    bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, dynamic_ncols=True, disable=None if progress else True)
     started = time.monotonic()
 
     def record(result: run.Result) -> None:
@@ -136,13 +152,21 @@ def _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, 
         write_result(out, lab, result, formats)
         write_gradebook(out, lab, results)
         bar.update(1)
-        bar.set_postfix_str(f"{bar.n / max((time.monotonic() - started) / 60, 1e-9):.1f}/min")
+        bar.set_postfix_str(f"{bar.n / max((time.monotonic() - started) / 60, 1e-9):.1f} submissions/min")
 
     def grade(name: str) -> run.Result:
         if name in problems:
             return run.invalid(lab, name, problems[name], run.fingerprint(submissions[name]))
-        return run.grade_one(lab, name, submissions[name], out, scratch, sandbox, limits)
+        try:
+            return run.grade_one(lab, name, submissions[name], out, scratch, sandbox, limits)
+        except run.Interrupted:
+            raise
+        except Exception:  # a fault of the grader: recorded, retried by the next run, and the class goes on
+            import traceback
 
+            return run.failed(lab, name, traceback.format_exc(), run.fingerprint(submissions[name]))
+
+    run.STOP.clear()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
     try:
         pending: set[Future] = {pool.submit(grade, name) for name in todo}

@@ -30,7 +30,7 @@ from .source import Lab
 from .watch import UidSlot, Watchdog, kill_tree
 
 __all__ = ["CheckResult", "CellProblem", "Result", "grade_one", "invalid", "SANITIZE", "KERNEL_NAME", "reproduce_command",
-           "STOP", "Interrupted"]
+           "failed", "STOP", "Interrupted"]
 
 STOP = threading.Event()  # set on Ctrl-C: running submissions are stopped and not recorded
 
@@ -235,6 +235,13 @@ def fingerprint(submission: Path) -> str:
 def invalid(lab: Lab, student: str, message: str, digest: str = "") -> Result:
     """The result of a submission that could not be read: zero points, the reason in the feedback."""
     return Result(student, "invalid-notebook", 0.0, lab.max_score, _zero(lab, "not graded: " + message), detail=message,
+                  submission_sha256=digest, source_sha256=lab.sha256)
+
+
+def failed(lab: Lab, student: str, detail: str, digest: str = "") -> Result:
+    """The result of a submission the grader itself failed on (status ``error``; a rerun retries it)."""
+    return Result(student, "error", 0.0, lab.max_score, _zero(lab, "not graded: the grader failed (not your fault)"),
+                  detail="the grader failed on this submission (a rerun tries again)\n" + detail,
                   submission_sha256=digest, source_sha256=lab.sha256)
 
 

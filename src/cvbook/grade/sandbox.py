@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "Sandbox", "SandboxError", "choose", "KINDS", "HOME"]
+__all__ = ["Limits", "Sandbox", "SandboxError", "available", "choose", "KINDS", "HOME"]
 
 KINDS = ("bubblewrap", "unshare")
 HOME = "/home/student"  # the kernel's home and working folder inside bubblewrap
@@ -175,7 +175,7 @@ class Sandbox:
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
 
 
-def _available(kind: str) -> str | None:
+def available(kind: str) -> str | None:
     """Why ``kind`` cannot run here, or None."""
     if not sys.platform.startswith("linux"):
         return "grading needs Linux namespaces"
@@ -198,7 +198,7 @@ def choose(kind: str = "auto", python: str | None = None, profile: str = "quick"
         raise SandboxError(f"unknown sandbox {kind!r}; choose one of: auto, {', '.join(KINDS)}")
     reasons = []
     for candidate in kinds:
-        reason = _available(candidate)
+        reason = available(candidate)
         if reason is None:
             sandbox = Sandbox(candidate, python, tuple(_kernel_paths(python)), profile)
             reason = _trial(sandbox)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["UidSlot", "kill_user", "processes_of", "descendants", "kill_tree", "Watchdog"]
+__all__ = ["UidSlot", "kill_user", "processes_of", "stray_processes", "descendants", "kill_tree", "Watchdog"]
 
 UID_BASE = int(os.environ.get("CVBOOK_GRADE_UID_BASE", "3500000"))
 UID_COUNT = 1000
@@ -70,30 +69,62 @@ class UidSlot:
 
 
 def processes_of(uid: int) -> list[int]:
-    """The processes whose real user id is ``uid``."""
+    """The live (not zombie) processes whose real user id is ``uid``."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 with open(f"/proc/{entry.name}/status", "rb") as f:
-                    for line in f:
-                        if line.startswith(b"Uid:"):
-                            if int(line.split()[1]) == uid:
-                                found.append(int(entry.name))
-                            break
+                    status = f.read()
             except OSError:
                 continue
+            state = re.search(rb"^State:\s+(\S)", status, re.MULTILINE)
+            real = re.search(rb"^Uid:\s+(\d+)", status, re.MULTILINE)
+            if real and int(real.group(1)) == uid and not (state and state.group(1) in (b"Z", b"X")):
+                found.append(int(entry.name))
     return found
 
 
+def stray_processes() -> dict[int, list[int]]:
+    """Processes of sandbox users that no grader holds at the moment (there should be none)."""
+    by_uid: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                uid = entry.stat().st_uid
+            except OSError:
+                continue
+            if UID_BASE <= uid < UID_BASE + UID_COUNT:
+                by_uid.setdefault(uid, []).append(int(entry.name))
+    stray = {}
+    for uid, pids in by_uid.items():
+        fd = os.open(_lock_dir() / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running grader's sandbox
+        finally:
+            os.close(fd)
+        stray[uid] = pids
+    return stray
+
+
 def kill_user(uid: int, attempts: int = 20) -> bool:
-    """SIGKILL every process of ``uid`` (``kill(-1)`` sent as that user); True when none is left."""
+    """SIGKILL every process of ``uid``: a child of ours becomes that user and sends ``kill(-1)``,
+    which reaches all of its processes, in any namespace below ours. True when none is left."""
     for _ in range(attempts):
         if not processes_of(uid):
             return True
-        subprocess.run([sys.executable, "-I", "-S", "-c", "import os, signal; os.kill(-1, signal.SIGKILL)"],
-                       user=uid, group=uid, extra_groups=[], check=False, timeout=30,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = os.fork()
+        if child == 0:  # only system calls here: this process may have other threads
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
         time.sleep(0.05)
     return not processes_of(uid)
 
