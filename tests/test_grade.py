@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from cvbook.grade import cli, rebuild as rb, report
-from cvbook.grade.run import CellProblem, CheckResult, Result, _status, _student_message
+from cvbook.grade.run import CellProblem, CheckResult, Result, classify, student_message
 from cvbook.grade.sandbox import Limits, Sandbox, SandboxError
 from cvbook.grade.source import SourceError, find_source, load_lab
 from cvbook.labs.cells import CHECK_TAG
@@ -177,17 +177,21 @@ def test_gradebook_feedback_and_gradescope_files(tmp_path):
 
 def test_failures_become_messages_a_student_can_act_on():
     hint = "Traceback:\nNotImplementedError                       Traceback\n----> 1 x\nNotImplementedError: Exercise: add one"
-    assert _student_message(hint) == "not answered yet. Hint: add one"
-    assert _student_message("Traceback:\nAssertionError: ✗ accuracy: got 0.5000, expected 0.7000") == \
+    assert student_message(hint) == "not answered yet. Hint: add one"
+    assert student_message("Traceback:\nAssertionError: ✗ accuracy: got 0.5000, expected 0.7000") == \
         "AssertionError: ✗ accuracy: got 0.5000, expected 0.7000"
-    assert _student_message("pytest plugin exception: the kernel stopped while running this cell (exit status 3)") == \
+    assert student_message("pytest plugin exception: the kernel stopped while running this cell (exit status 3)") == \
         "the kernel stopped while running this cell (exit status 3)"
-    assert _status(["Timeout of 8 seconds exceeded"], None, 10)[0] == "timeout"
-    assert _status(["MemoryError"], None, 10)[0] == "memory"
-    assert _status(["the kernel stopped"], None, 10)[0] == "crashed"
-    assert _status([], "memory", 10)[0] == "memory"
-    assert _status(["RuntimeError: Kernel died before replying to kernel_info"], None, 10)[0] == "error"
-    assert _status([], None, 10) == ("graded", "")
+    assert student_message("Notebook cell execution failed\nCell 5: Timeout of 8 seconds exceeded executing cell\n\n"
+                           "Input:\nwhile True: pass") == "Timeout of 8 seconds exceeded executing cell"
+    assert classify(["Timeout of 8 seconds exceeded while executing cell."], None, 10)[0] == "timeout"
+    assert classify(["MemoryError"], None, 10)[0] == "memory"
+    assert classify(["RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried"], None, 10)[0] == "memory"
+    assert classify(["the kernel stopped while running this cell (exit status -11)"], None, 10)[0] == "crashed"
+    assert classify(["NameError: name 'MemoryError' is not a thing"], None, 10)[0] == "graded"
+    assert classify([], "memory", 10)[0] == "memory"
+    assert classify(["RuntimeError: Kernel died before replying to kernel_info"], None, 10)[0] == "error"
+    assert classify([], None, 10) == ("graded", "")
 
 
 def test_find_submissions_per_file_and_per_folder(tmp_path):

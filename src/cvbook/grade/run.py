@@ -30,7 +30,7 @@ from .source import Lab
 from .watch import UidSlot, Watchdog, kill_tree
 
 __all__ = ["CheckResult", "CellProblem", "Result", "grade_one", "invalid", "SANITIZE", "KERNEL_NAME", "reproduce_command",
-           "failed", "STOP", "Interrupted"]
+           "failed", "classify", "student_message", "STOP", "Interrupted"]
 
 STOP = threading.Event()  # set on Ctrl-C: running submissions are stopped and not recorded
 
@@ -113,22 +113,25 @@ def _failure_text(case: ElementTree.Element) -> str | None:
     return None
 
 
-def _student_message(text: str) -> str:
-    """The one line of a cell failure a student can act on."""
-    if "Cell outputs differ" in text:
+def student_message(text: str) -> str:
+    """The one line of a cell failure a student can act on.
+
+    ``text`` is nbval's report: a header (``Cell 5: Timeout of ...``), the cell's input, and the
+    traceback or the output comparison. Markers are looked for in the header only, so that a
+    student's code that happens to contain them changes nothing."""
+    header = text.split("\nInput:", 1)[0]
+    if "Cell outputs differ" in header:
         lines = [l.strip() for l in text.splitlines() if l.strip().startswith(("- ", "+ ", "E ", "?"))]
         shown = " / ".join(lines[:4]) if lines else ""
         return "the check printed something other than the expected ✓ lines" + (f": {shown}" if shown else "")
-    if "notebook time limit" in text:
-        return next(l.strip() for l in text.splitlines() if "notebook time limit" in l)
-    if "Timeout of" in text:
-        return next(l.strip() for l in text.splitlines() if "Timeout of" in l).replace("Cell execution caused an exception", "")
-    if "Previous cell timed out" in text:
+    for marker in ("not run: the notebook time limit", "Timeout of", "the kernel stopped"):
+        if marker in header:
+            line = next(l for l in header.splitlines() if marker in l)
+            return line[line.index(marker):].strip()
+    if "Previous cell timed out" in header:
         return "not run properly: an earlier cell ran out of time"
-    if "Kernel dead on test start" in text:
+    if "Kernel dead on test start" in header:
         return "not run: the kernel had already stopped (see above)"
-    if "the kernel stopped" in text:
-        return next(l.strip() for l in text.splitlines() if "the kernel stopped" in l).replace("pytest plugin exception: ", "")
     traceback = text.split("Traceback:", 1)[-1]
     lines = [l.strip() for l in traceback.splitlines() if l.strip()]
     for line in reversed(lines):
@@ -141,21 +144,22 @@ def _student_message(text: str) -> str:
     return (lines[-1] if lines else text.strip())[:300]
 
 
-def _status(texts: list[str], stopped: str | None, cells_run: int) -> tuple[str, str]:
-    joined = "\n".join(texts)
+def classify(messages: list[str], stopped: str | None, cells_run: int) -> tuple[str, str]:
+    """The status of a graded notebook and its one-line reason, from the messages of its failed
+    cells (see :func:`student_message`) and from what the watchdog stopped (``memory``, ...)."""
     if stopped == "memory":
         return "memory", "its processes used more memory together than allowed, so they were stopped"
     if stopped == "timeout":
         return "timeout", "the notebook ran past its time limit, so it was stopped"
     if stopped in ("processes", "disk"):
         return "crashed", f"the sandbox was stopped: too many {stopped}"
-    if "notebook time limit" in joined or "Timeout of" in joined:
-        return "timeout", "a cell ran past its time limit (its checks and the later ones failed)"
-    if re.search(r"MemoryError|can't allocate memory|Cannot allocate memory|DefaultCPUAllocator", joined):
-        return "memory", "a cell ran out of memory"
-    if "Kernel died before replying" in joined or "Kernel didn't respond" in joined or cells_run == 0:
+    if cells_run == 0 or any(m.startswith("RuntimeError: Kernel di") for m in messages):
         return "error", "the kernel did not start (a problem of the grader, not of the submission)"
-    if "the kernel stopped" in joined or "Kernel dead" in joined:
+    if any(m.startswith(("Timeout of", "not run: the notebook time limit")) for m in messages):
+        return "timeout", "a cell ran past its time limit (its checks and the later ones failed)"
+    if any(m.startswith("MemoryError") or "can't allocate memory" in m or "Cannot allocate memory" in m for m in messages):
+        return "memory", "a cell ran out of memory"
+    if any(m.startswith("the kernel stopped") for m in messages):
         return "crashed", "the kernel stopped (a crash, or exit()/os._exit() in the notebook)"
     return "graded", ""
 
@@ -277,8 +281,8 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
         raise
     cells = _read_junit(job / "junit.xml")
     result.truncated = ("truncated", "yes") in _properties(job / "junit.xml")
-    texts = [text for text in cells.values() if text]
-    result.status, result.detail = _status(texts, stopped, len(cells))
+    messages = [student_message(text) for text in cells.values() if text]
+    result.status, result.detail = classify(messages, stopped, len(cells))
     if not cells and result.status == "graded":
         result.status, result.detail = "error", f"pytest ended with exit status {returncode} and no results"
     if result.status == "error":
@@ -290,11 +294,11 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
             check = lab.check(cell_id)
             passed = index in cells and text is None
             result.checks.append(CheckResult(cell_id, check.points, check.points if passed else 0.0,
-                                             "" if passed else _student_message(text or "")))
+                                             "" if passed else student_message(text or "")))
         elif role in ("answer", "added") and text and index in cells:
             source = rebuilt.notebook.cells[[i for i, c in enumerate(rebuilt.notebook.cells) if c.cell_type == "code"][index]].source
             first = next((l.strip() for l in source.splitlines() if l.strip() and not l.strip().startswith("#")), "")
-            result.problems.append(CellProblem(role, first[:80], _student_message(text)))
+            result.problems.append(CellProblem(role, first[:80], student_message(text)))
     result.score = sum(c.earned for c in result.checks)
     result.seconds = time.monotonic() - start
     _remove(job)
