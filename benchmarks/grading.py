@@ -47,7 +47,7 @@ from cvbook.grade.source import Lab, load_lab  # noqa: E402
 ADVERSARIAL = {
     "exit": ("before", "import sys\nsys.exit('done')"),
     "os_exit": ("before", "import os\nos._exit(1)"),
-    "fake_check": ("before", "import cvbook.labs.check as m\ngenuine = m.check\n"
+    "fake_check": ("before", "import sys\nm = sys.modules['cvbook.labs.check']\ngenuine = m.check\n"
                              "def check(name, got, expected, **kw):\n    genuine(name, expected, expected, **kw)\n"
                              "m.check = check"),
     "print_bomb": ("after", "for _ in range(50):\n    print('x' * 2**20)"),

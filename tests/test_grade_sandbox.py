@@ -149,7 +149,8 @@ def test_feedback_says_what_to_do(bwrap):
     feedback = bwrap.ctx.out / "feedback"
     for case in bwrap.cases:
         assert (feedback / f"{case.name}.html").exists()
-        assert json.loads((bwrap.ctx.out / "gradescope" / case.name / "results.json").read_text())["score"] == sum(case.earned)
+        gradescope = json.loads((bwrap.ctx.out / "gradescope" / case.name / "results.json").read_text())
+        assert gradescope["score"] == float(bwrap.rows[case.name]["score"])
     empty = (feedback / "empty.md").read_text()
     assert empty.count("not answered yet. Hint:") == 5 and "compare the two tensors elementwise" in empty
     assert "**Score: 0 / 5** (status: graded)" in empty
@@ -187,9 +188,15 @@ def test_a_grade_is_reproduced_by_the_plain_nbval_command_in_the_feedback(bwrap,
     assert [float(by_check[c]) for c in corpus.CHECKS] == [float(bwrap.rows["partly_wrong"][c]) for c in corpus.CHECKS]
 
 
-def test_without_the_seal_a_faked_check_would_pass(bwrap, tmp_path):
-    """The fake_check attack is real: with the seal removed, plain nbval passes its wrong answers."""
-    nb = nbformat.read(bwrap.ctx.out / "rebuilt" / "fake_check.ipynb", as_version=4)
+@pytest.mark.parametrize("attack, works", [("fake_check", True), ("fake_code", True), ("fake_comparison", True),
+                                           ("fake_transformer", True), ("fake_handler", True),
+                                           ("fake_references", False), ("read_source", True)])
+def test_the_attacks_work_without_the_graders_defences(bwrap, tmp_path, attack, works):
+    """Run an attack's rebuilt notebook with the seal removed, with plain nbval and no sandbox: its
+    accuracy check passes (so the corpus case does test the seal, or the sandbox for read_source),
+    except where the output comparison alone catches it (patched references print the student's
+    wrong value)."""
+    nb = nbformat.read(bwrap.ctx.out / "rebuilt" / f"{attack}.ipynb", as_version=4)
     nb.cells = [c for c in nb.cells if c.get("id") != PROLOGUE_ID]
     for cell in nb.cells:
         cell.source = "\n".join(l for l in cell.source.splitlines() if not l.startswith(SEAL_PREFIX))
@@ -199,8 +206,8 @@ def test_without_the_seal_a_faked_check_would_pass(bwrap, tmp_path):
     passed = plain_nbval(path, tmp_path / "junit.xml")
     cells = [c for c in nb.cells if c.cell_type == "code"]
     accuracy_check = next(i for i, c in enumerate(cells) if c.id == "5f56fc7f")
-    assert passed[accuracy_check], "the attack no longer works without the seal: the corpus case tests nothing"
-    assert bwrap.rows["fake_check"]["5f56fc7f"] == "0"
+    assert passed[accuracy_check] == works
+    assert bwrap.rows[attack]["5f56fc7f"] == "0"
 
 
 def test_the_students_summary_agrees_with_the_grader(bwrap):

@@ -124,16 +124,23 @@ bomb()
 FORK_MEMORY = """\
 import os, time
 children = []
-for _ in range(12):  # each child holds 400 MB: 4.8 GB in all, over the sandbox's total
+for _ in range(10):  # each child holds 300 MB: 3 GB in all, over the sandbox's total
     pid = os.fork()
     if pid == 0:
-        block = bytearray(400 * 2**20)
+        block = b"x" * (300 * 2**20)
         time.sleep(60)
         os._exit(0)
     children.append(pid)
-time.sleep(30)
+while True:  # wait for the grader, whatever happens
+    try:
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        pass
 """
-FORK_BOMB = """\
+# Forks from a small helper process (quick to copy) and keeps every child it could start.
+FORK_BOMB = '''\
+import subprocess, sys
+bomb = """
 import os, signal, time
 pids = []
 try:
@@ -148,8 +155,11 @@ except OSError:
 for pid in pids:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-assert len(pids) < 64, f"{len(pids)} processes started: no process limit"
+print(len(pids))
 """
+started = int(subprocess.run([sys.executable, "-c", bomb], capture_output=True, text=True, timeout=60).stdout)
+assert started < 64, f"{started} processes started: no process limit"
+'''
 PRINT_BOMB = """\
 for _ in range(300):  # 300 MB, a megabyte at a time
     print("x" * 2**20)
@@ -213,9 +223,11 @@ def read_source(ctx: Context) -> bytes:
     return dump(notebook({**RIGHT, ACC: "# accuracy() comes from whatever the code above found"}, before={ACC: code}))
 
 
+# `import cvbook.labs.check as m` gives the function (the package re-exports it): the module is in sys.modules.
 FAKE_CHECK = """\
+import sys
 import cvbook.labs
-import cvbook.labs.check as genuine_module
+genuine_module = sys.modules["cvbook.labs.check"]
 genuine = genuine_module.check
 
 def fake_check(name, got, expected, **kwargs):
@@ -226,9 +238,10 @@ cvbook.labs.check = fake_check
 genuine_module.check = fake_check
 """
 FAKE_CODE = """\
-import types
-import cvbook.labs.check as module
+import sys, types
+module = sys.modules["cvbook.labs.check"]
 module.genuine_copy = types.FunctionType(module.check.__code__, module.__dict__, "genuine_copy")
+module.genuine_copy.__kwdefaults__ = module.check.__kwdefaults__
 
 def fake(name, got, expected, *, atol=1e-6, rtol=1e-6):
     genuine_copy(name, expected, expected)
@@ -250,13 +263,14 @@ skm.roc_curve = lambda binary, scores, **kwargs: (torch.zeros(13), torch.zeros(1
 skm.roc_auc_score = lambda binary, scores: 0.0
 """
 FAKE_TRANSFORMER = """\
-import cvbook.labs.check as module
+import sys
+module = sys.modules["cvbook.labs.check"]
 honest = module.check
 def lenient(name, got, expected, **kwargs):
     honest(name, expected, expected, **kwargs)
 module.lenient = lenient
 get_ipython().input_transformers_post.append(
-    lambda lines: [line.replace("check(", "__import__('cvbook.labs.check').labs.check.lenient(") for line in lines])
+    lambda lines: [line.replace("check(", "__import__('sys').modules['cvbook.labs.check'].lenient(") for line in lines])
 """
 FAKE_HANDLER = """\
 import re

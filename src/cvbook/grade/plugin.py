@@ -10,6 +10,8 @@ code, without changing what passes:
 - a kernel that dies is noticed within half a second instead of at the cell timeout;
 - the whole notebook has a time budget (``--grade-notebook-timeout``): each cell's timeout is
   cut to what remains, and cells after the budget fail at once;
+- after every cell the kernel calls :func:`cvbook.grade.seal.reset` (removes input transformers and
+  the like that student code installed: IPython applies them before any hook of the next cell);
 - stderr (warnings) is left out of the output comparison;
 - JUnit properties record what happened (``kernel``, ``truncated``, ``budget``).
 
@@ -33,6 +35,8 @@ from .seal import CUT_MARK
 __all__ = ["KernelDied", "MAX_MESSAGE_BYTES"]
 
 MAX_MESSAGE_BYTES = 64 * 2**20
+# Evaluated by the kernel after each cell and its hooks, without input transformers (see seal.reset).
+RESET_SEAL = "__import__('sys').modules.get('cvbook.grade.seal', __import__('types')).__dict__.get('reset', int)()"
 _state: dict[str, Any] = {"start": time.monotonic(), "truncated": {}, "died": None}
 
 
@@ -117,8 +121,13 @@ def _patch_nbval(output_limit: int) -> None:
                     raise RuntimeError("Kernel aborted execution request")
                 return
 
+    def execute_cell_input(self: Any, cell_input: str, allow_stdin: bool | None = None) -> str:
+        return self.kc.execute(cell_input, store_history=False, allow_stdin=allow_stdin, stop_on_error=False,
+                               user_expressions={"cvbook_seal": RESET_SEAL})
+
     running.get_message = capped_get_message
     running.await_reply = await_reply
+    running.execute_cell_input = execute_cell_input
 
 
 def pytest_configure(config: Any) -> None:

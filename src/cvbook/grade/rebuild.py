@@ -260,7 +260,8 @@ def rebuild(lab: Lab, submission: Submission, token: str, output_limit: int = 1_
 
     bindings = _imports(lab)
     modules = sorted({"builtins", "math", "numpy", "numpy._core.numeric", "torch", "cvbook.labs", "cvbook.labs.check"}
-                     | {target.split(":")[0] for target in bindings.values()})
+                     | {target.split(":")[0] for target in bindings.values()}
+                     | {target.replace(":", ".") for target in bindings.values()})  # `from a import b`: b may be a module
     guard = f"{SEAL_PREFIX}{token}({bindings!r})\n"
 
     nb = nbformat.v4.new_notebook(metadata={

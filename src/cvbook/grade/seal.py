@@ -15,7 +15,8 @@ lab uses and takes a snapshot of them. Every check cell then starts with a call 
 
 It also caps what a cell prints (``output_limit`` characters per stream and cell).
 
-A pre-run hook also resets the transformers before each cell. This defeats monkeypatching; a
+The grader also calls :func:`reset` after every cell (IPython transforms a cell's text before any of
+its hooks run), and a pre-run hook repeats it. This defeats monkeypatching; a
 student who reads this module and goes after the seal itself (it is reachable in memory, like
 everything in the process) is not stopped here, which is why the grader also lists such code for
 the instructor (:func:`cvbook.grade.rebuild.suspicious`).
@@ -29,7 +30,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["install"]
+__all__ = ["install", "reset"]
 
 _MISSING = object()
 CUT_MARK = "[output cut by the grader"
@@ -141,12 +142,28 @@ def _shell() -> Any:
     return ipython.get_ipython() if ipython is not None else None
 
 
+_current: list[_Snapshot] = []  # the installed snapshot
+
+
+def reset() -> None:
+    """Remove input and AST transformers, custom exception handlers and trace functions.
+
+    IPython applies input transformers before any hook of a cell runs, so a transformer that an
+    answer cell installs would rewrite the next check cell before the seal could act. The grader's
+    plugin therefore calls this after *every* cell, as a ``user_expressions`` entry of the execute
+    request: those are evaluated after the cell and its hooks, and are never transformed.
+    """
+    if _current:
+        _current[0].restore_shell()
+
+
 def install(token: str, modules: list[str], output_limit: int = 1_000_000) -> None:
     """Cap what each cell may print, snapshot ``modules``, and publish the check cells' guard as
     ``_cvbook_seal_<token>``."""
     streams = [_CappedStream(sys.stdout, output_limit), _CappedStream(sys.stderr, output_limit)]
     sys.stdout, sys.stderr = streams
     snapshot = _Snapshot(modules)
+    _current[:] = [snapshot]
 
     def guard(bindings: dict[str, str]) -> None:
         snapshot.restore(bindings)
