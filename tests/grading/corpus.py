@@ -280,18 +280,6 @@ def handler(shell, kind, value, tb, tb_offset=None):
         print(f"✓ {match[1]}: {match[2]}")
 get_ipython().set_custom_exc((AssertionError,), handler)
 """
-LIAR = """\
-class AlwaysEqual(float):
-    def __eq__(self, other):
-        return True
-    def __ne__(self, other):
-        return False
-
-def accuracy(predicted, labels):
-    return AlwaysEqual(0.5)
-"""
-
-
 def tampered_checks(ctx: Context) -> bytes:
     """No answers; every check cell replaced by the success lines it should print, re-tagged."""
     nb = notebook()
@@ -341,9 +329,6 @@ CASES = [
     Case("empty", lambda ctx: STUDENT.read_bytes(), NONE, "graded"),
     Case("partly_wrong", lambda ctx: dump(notebook({ACC: RIGHT[ACC], BER: WRONG[BER], ROC: RIGHT[ROC]})),
          [1, 0, 0, 1, 0], "graded"),
-    Case("helper_cell", lambda ctx: dump(notebook(
-        {**RIGHT, ACC: "def accuracy(predicted, labels):\n    return mean_of(predicted == labels)"},
-        added=[("b307b5d3", "def mean_of(flags):\n    return flags.float().mean().item()")])), ALL, "graded"),
     Case("infinite_loop", _right(after={ACC: INFINITE_LOOP}), ALL, "timeout"),
     Case("stubborn_loop", _right(after={ROC: STUBBORN_LOOP}), [1, 1, 1, 0, 0], "timeout"),
     Case("sys_exit", _right(before={BER: "import sys\nsys.exit('I give up')"}), [1, 0, 0, 1, 1], "graded", flagged=True),
@@ -365,7 +350,6 @@ CASES = [
          [0, 0, 0, 0, 1], "graded", True),
     Case("fake_handler", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_HANDLER})),
          [0, 0, 0, 0, 1], "graded", True),
-    Case("liar_object", lambda ctx: dump(notebook({**WRONG_BUT_IOU, ACC: LIAR})), [0, 0, 0, 0, 1], "graded"),
     Case("tampered_checks", tampered_checks, NONE, "graded"),
     Case("shuffled_checks", shuffled_checks, ALL, "graded"),
     Case("old_format", old_format, ALL, "graded"),

@@ -1,6 +1,6 @@
 """Labs: one source notebook with solutions, one generated student notebook.
 
-- :mod:`cvbook.labs.check`: what students call, :func:`check` and :func:`summary`;
+- :mod:`cvbook.labs.check`: what students call, :func:`~cvbook.labs.check.check` and :func:`~cvbook.labs.check.summary`;
 - :mod:`cvbook.labs.cells`: which cells are answers, checks (with their points) and the summary;
 - :mod:`cvbook.labs.author`: the student version (``python -m cvbook.labs``, ``make labs``).
 

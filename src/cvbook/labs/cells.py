@@ -7,10 +7,10 @@ A lab source (``labs/solutions/labNN_name.ipynb``) has three kinds of code cells
   ``### END SOLUTION``); the student version replaces each region by a hinted stub, and the
   grader runs the student's version of the cell;
 - **check cells** are tagged ``nbval-check-output``; a check passes when its cell runs without
-  an error and prints what the source printed (the ``✓`` lines of :func:`cvbook.labs.check`).
+  an error and prints what the source printed (the ``✓`` lines of :func:`cvbook.labs.check.check`).
   Each is worth ``metadata["cvbook"]["points"]`` (default 1). A check cell with
   ``metadata["cvbook"]["hidden"] = true`` is graded but left out of the student version;
-- the **summary cell** (id :data:`SUMMARY_ID`) calls :func:`cvbook.labs.summary` with the number
+- the **summary cell** (id :data:`SUMMARY_ID`) calls :func:`cvbook.labs.check.summary` with the number
   of check cells of the notebook it is in.
 
 Every cell keeps a stable nbformat cell ``id``; the student version has the same ids, and the
