@@ -177,7 +177,7 @@ def plain_nbval(notebooks: list[Path], junit: Path) -> dict[tuple[str, int], boo
                    env=env, capture_output=True, timeout=900, cwd=junit.parent)
     import xml.etree.ElementTree as ElementTree
 
-    return {(case.get("file"), int(case.get("name").split()[-1])): not list(case)
+    return {(Path(case.get("file")).name, int(case.get("name").split()[-1])): not list(case)
             for case in ElementTree.parse(junit).getroot().iter("testcase")}
 
 
