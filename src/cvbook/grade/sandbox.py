@@ -61,7 +61,7 @@ class Limits:
 
     @property
     def address_space_bytes(self) -> int:
-        """RLIMIT_AS: the memory limit plus room for the shared libraries torch maps (~3.5 GB)."""
+        """The address-space limit (``RLIMIT_AS``): the memory limit plus room for the libraries torch maps."""
         return (self.memory_mb + 6144) * 2**20
 
     def describe(self) -> str:
