@@ -87,6 +87,9 @@ def _patch_nbval(output_limit: int) -> None:
             parent = msg["parent_header"].get("msg_id", "")
             used = _state["truncated"].setdefault(parent, [0, False])
             content = msg["content"]
+            if msg["msg_type"] == "error":  # a student's exception can carry megabytes too
+                content["evalue"] = str(content.get("evalue", ""))[:10_000]
+                content["traceback"] = [str(line)[:10_000] for line in content.get("traceback", [])[-60:]]
             if CUT_MARK in content.get("text", ""):
                 used[1] = True
             size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())

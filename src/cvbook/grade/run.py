@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -277,17 +278,16 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
         with UidSlot() as uid:
             returncode, stopped = _run_pytest(job, notebook, sandbox, limits, uid)
     except Interrupted:
-        _remove(job)
+        shutil.rmtree(job, ignore_errors=True)
         raise
     cells = _read_junit(job / "junit.xml")
     result.truncated = ("truncated", "yes") in _properties(job / "junit.xml")
     messages = [student_message(text) for text in cells.values() if text]
     result.status, result.detail = classify(messages, stopped, len(cells))
-    if not cells and result.status == "graded":
-        result.status, result.detail = "error", f"pytest ended with exit status {returncode} and no results"
     if result.status == "error":
         log = (job / "pytest.log").read_text(errors="replace")[-4000:]
-        result.detail += "\n" + log
+        result.detail += f"\npytest ended with exit status {returncode}:\n{log}"
+    code_cells = [cell for cell in rebuilt.notebook.cells if cell.cell_type == "code"]
     for index, (role, cell_id) in enumerate(rebuilt.roles):
         text = cells.get(index, "not run (no result from nbval)")
         if role == "check":
@@ -296,16 +296,10 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
             result.checks.append(CheckResult(cell_id, check.points, check.points if passed else 0.0,
                                              "" if passed else student_message(text or "")))
         elif role in ("answer", "added") and text and index in cells:
-            source = rebuilt.notebook.cells[[i for i, c in enumerate(rebuilt.notebook.cells) if c.cell_type == "code"][index]].source
-            first = next((l.strip() for l in source.splitlines() if l.strip() and not l.strip().startswith("#")), "")
+            lines = [line.strip() for line in code_cells[index].source.splitlines()]
+            first = next((line for line in lines if line and not line.startswith("#")), "")
             result.problems.append(CellProblem(role, first[:80], student_message(text)))
     result.score = sum(c.earned for c in result.checks)
     result.seconds = time.monotonic() - start
-    _remove(job)
+    shutil.rmtree(job, ignore_errors=True)
     return result
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
