@@ -84,7 +84,8 @@ def make_submissions(lab: Lab, n: int, folder: Path, seed: int, loops: bool) -> 
             kind = rng.choice(kinds)
             if kind != "malformed":
                 where, code = ADVERSARIAL[kind]
-                cell = next(c for c in nb.cells if c.id == rng.choice(sorted(answers)))
+                target = rng.choice(sorted(answers))
+                cell = next(c for c in nb.cells if c.id == target)
                 cell.source = f"{code}\n{cell.source}" if where == "before" else f"{cell.source}\n{code}"
         name = f"student{k:03d}_{kind}"
         text = nbformat.writes(nb)
