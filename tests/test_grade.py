@@ -194,6 +194,23 @@ def test_failures_become_messages_a_student_can_act_on():
     assert classify([], None, 10) == ("graded", "")
 
 
+def test_junit_results_per_cell(tmp_path):
+    from cvbook.grade.run import read_junit
+
+    (tmp_path / "junit.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase name="Cell 0"/>'
+        '<testcase name="Cell 1"><failure message="boom">#x1B[31mAssertionError#x1B[0m: ✗ x</failure></testcase>'
+        '<testcase name="Cell 2"><skipped type="pytest.xfail" message="Previous cell timed out, expected cell to fail"/></testcase>'
+        '<testcase name="Cell 3"><error message="failed on teardown with &quot;ZMQError&quot;">zmq</error></testcase>'
+        '<testcase name="Cell 4"><error message="failed on setup with x">not run: the notebook time limit</error>'
+        '<error message="failed on teardown with y">zmq</error></testcase>'
+        '</testsuite></testsuites>')
+    cells = read_junit(tmp_path / "junit.xml")
+    assert cells[0] is None and cells[3] is None, "a teardown error is not the cell's failure"
+    assert cells[1] == "AssertionError: ✗ x" and "timed out" in cells[2] and "time limit" in cells[4]
+
+
 def test_find_submissions_per_file_and_per_folder(tmp_path):
     (tmp_path / "alice.ipynb").write_text("{}")
     (tmp_path / "bob").mkdir()

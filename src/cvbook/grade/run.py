@@ -31,7 +31,7 @@ from .source import Lab
 from .watch import UidSlot, Watchdog, kill_tree
 
 __all__ = ["CheckResult", "CellProblem", "Result", "grade_one", "invalid", "SANITIZE", "KERNEL_NAME", "reproduce_command",
-           "failed", "classify", "student_message", "STOP", "Interrupted"]
+           "failed", "classify", "student_message", "read_junit", "STOP", "Interrupted"]
 
 STOP = threading.Event()  # set on Ctrl-C: running submissions are stopped and not recorded
 
@@ -104,10 +104,11 @@ def _zero(lab: Lab, message: str) -> list[CheckResult]:
 
 
 def _failure_text(case: ElementTree.Element) -> str | None:
-    for tag in ("failure", "error"):
-        node = case.find(tag)
-        if node is not None:
-            return _ANSI.sub("", node.text or node.get("message", "") or tag)
+    """Why a JUnit test case (a cell) failed, or None when it passed. An error while pytest tore
+    the kernel down after the last cell is not the cell's failure."""
+    for node in case:
+        if node.tag in ("failure", "error") and not node.get("message", "").startswith("failed on teardown"):
+            return _ANSI.sub("", node.text or node.get("message", "") or node.tag)
     node = case.find("skipped")
     if node is not None:
         return _ANSI.sub("", node.get("message", "skipped") + "\n" + (node.text or ""))
@@ -214,7 +215,7 @@ def _run_pytest(job: Path, notebook: Path, sandbox: Sandbox, limits: Limits, uid
         kill_tree(process.pid)
 
 
-def _read_junit(path: Path) -> dict[int, str | None]:
+def read_junit(path: Path) -> dict[int, str | None]:
     """Code cell index -> failure text (None when the cell passed)."""
     results: dict[int, str | None] = {}
     if not path.exists():
@@ -280,7 +281,7 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
     except Interrupted:
         shutil.rmtree(job, ignore_errors=True)
         raise
-    cells = _read_junit(job / "junit.xml")
+    cells = read_junit(job / "junit.xml")
     result.truncated = ("truncated", "yes") in _properties(job / "junit.xml")
     messages = [student_message(text) for text in cells.values() if text]
     result.status, result.detail = classify(messages, stopped, len(cells))
