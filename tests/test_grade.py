@@ -190,7 +190,11 @@ def test_failures_become_messages_a_student_can_act_on():
     assert classify(["the kernel stopped while running this cell (exit status -11)"], None, 10)[0] == "crashed"
     assert classify(["NameError: name 'MemoryError' is not a thing"], None, 10)[0] == "graded"
     assert classify([], "memory", 10)[0] == "memory"
-    assert classify(["RuntimeError: Kernel died before replying to kernel_info"], None, 10)[0] == "error"
+    setup = "self = <BlockingKernelClient>\n>       raise RuntimeError(msg)\nE       RuntimeError: Kernel died before replying to kernel_info"
+    assert student_message(setup) == "not run: the kernel did not start"
+    assert classify([student_message(setup)], None, 10)[0] == "error"
+    assert student_message("pytest plugin exception: zmq/backend/cython/_zmq.py:190: ZMQError").startswith(
+        "not run: the grader could not run this cell")
     assert classify([], None, 10) == ("graded", "")
 
 

@@ -147,7 +147,7 @@ def pytest_runtest_setup(item: Any) -> None:
         parent.skip_compare = (*parent.skip_compare, "stderr")
     budget = item.config.getoption("grade_notebook_timeout")
     remaining = budget - (time.monotonic() - _state["start"])
-    if remaining <= 0:
+    if remaining <= 2:  # too little to run a cell: fail it now rather than interrupt it at once
         item.user_properties.append(("budget", "exhausted"))
         pytest.fail(f"not run: the notebook time limit of {budget:g} s was reached", pytrace=False)
     cell_timeout = _state["cell_timeout"]

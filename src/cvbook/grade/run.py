@@ -134,6 +134,11 @@ def student_message(text: str) -> str:
         return "not run properly: an earlier cell ran out of time"
     if "Kernel dead on test start" in header:
         return "not run: the kernel had already stopped (see above)"
+    if "Traceback:" not in text and re.search(r"Kernel died before replying|Kernel didn't respond", text):
+        return "not run: the kernel did not start"
+    if header.startswith("pytest plugin exception:") or "Traceback:" not in text:
+        detail = " ".join(header.replace("pytest plugin exception:", "").split())[:200]
+        return f"not run: the grader could not run this cell ({detail})"
     traceback = text.split("Traceback:", 1)[-1]
     lines = [l.strip() for l in traceback.splitlines() if l.strip()]
     for line in reversed(lines):
@@ -155,7 +160,7 @@ def classify(messages: list[str], stopped: str | None, cells_run: int) -> tuple[
         return "timeout", "the notebook ran past its time limit, so it was stopped"
     if stopped in ("processes", "disk"):
         return "crashed", f"the sandbox was stopped: too many {stopped}"
-    if cells_run == 0 or any(m.startswith("RuntimeError: Kernel di") for m in messages):
+    if cells_run == 0 or any(m.startswith("not run: the kernel did not start") for m in messages):
         return "error", "the kernel did not start (a problem of the grader, not of the submission)"
     if any(m.startswith(("Timeout of", "not run: the notebook time limit")) for m in messages):
         return "timeout", "a cell ran past its time limit (its checks and the later ones failed)"
@@ -288,6 +293,12 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
     if result.status == "error":
         log = (job / "pytest.log").read_text(errors="replace")[-4000:]
         result.detail += f"\npytest ended with exit status {returncode}:\n{log}"
+    if result.status != "graded":  # for whoever looks into it: nbval's own report
+        logs = out / "logs"
+        logs.mkdir(exist_ok=True)
+        for name in ("junit.xml", "pytest.log"):
+            if (job / name).exists():
+                shutil.copyfile(job / name, logs / f"{student}.{name}")
     code_cells = [cell for cell in rebuilt.notebook.cells if cell.cell_type == "code"]
     for index, (role, cell_id) in enumerate(rebuilt.roles):
         text = cells.get(index, "not run (no result from nbval)")
