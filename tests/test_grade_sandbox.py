@@ -52,7 +52,7 @@ def test_feedback_says_what_to_do(bwrap):
     assert "some output was cut" in (feedback / "print_bomb.md").read_text()
     assert "ran past its time limit" in (feedback / "stubborn_loop.md").read_text()
     assert "exit status" in (feedback / "exits.md").read_text() and "SystemExit: I give up" in (feedback / "exits.md").read_text()
-    assert "bubblewrap sandbox (8 s per cell" in (feedback / "right.md").read_text()
+    assert "bubblewrap sandbox (10 s per cell" in (feedback / "right.md").read_text()
     assert "found by their text" in (feedback / "old_format.md").read_text()
 
 

@@ -16,7 +16,7 @@ from cvbook.grade.sandbox import available
 from grading import corpus
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TIMEOUT = "8"  # seconds per cell: the loops of the corpus run into it
+TIMEOUT = "10"  # seconds per cell: the loops of the corpus run into it
 
 
 def need(kind: str) -> None:
