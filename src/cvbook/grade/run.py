@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -171,11 +172,11 @@ def classify(messages: list[str], stopped: str | None, cells_run: int) -> tuple[
     return "graded", ""
 
 
-def _run_pytest(job: Path, notebook: Path, sandbox: Sandbox, limits: Limits, uid: int | None) -> tuple[int, str | None]:
+def _run_pytest(job: Path, runtime: Path, notebook: Path, sandbox: Sandbox, limits: Limits,
+                uid: int | None) -> tuple[int, str | None]:
     """Run nbval on ``notebook``; the exit status and why the watchdog stopped it (or None)."""
-    runtime, home = job / "rt", job / "home"
-    for folder in (runtime, home):
-        folder.mkdir(mode=0o700)
+    home = job / "home"
+    home.mkdir(mode=0o700)
     if uid is not None:
         os.chown(runtime, uid, uid)
     spec_dir = job / "jupyter" / "kernels" / KERNEL_NAME
@@ -280,16 +281,23 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
 
     job = scratch / f"job-{secrets.token_hex(6)}"
     job.mkdir(mode=0o700)
+    # the kernel's sockets live in the runtime folder: a Unix socket path has at most 107 bytes
+    runtime = Path(tempfile.mkdtemp(prefix="cvg-"))
     try:
         with UidSlot() as uid:
-            returncode, stopped = _run_pytest(job, notebook, sandbox, limits, uid)
+            returncode, stopped = _run_pytest(job, runtime, notebook, sandbox, limits, uid)
     except Interrupted:
         shutil.rmtree(job, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
     cells = read_junit(job / "junit.xml")
     result.truncated = ("truncated", "yes") in _properties(job / "junit.xml")
     messages = [student_message(text) for text in cells.values() if text]
     result.status, result.detail = classify(messages, stopped, len(cells))
+    if cells.get(0):  # the grader's first cell runs before any student code: its failure is ours
+        result.status = "error"
+        result.detail = f"the grader's first cell failed ({student_message(cells[0])})"
     if result.status == "error":
         log = (job / "pytest.log").read_text(errors="replace")[-4000:]
         result.detail += f"\npytest ended with exit status {returncode}:\n{log}"
