@@ -7,19 +7,15 @@ In CI (``CI=true``) a missing sandbox fails these tests instead of skipping them
 (The unshare fallback, Ctrl-C and the notebook time limit: test_grade_fallback.py.)
 """
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cvbook.grade.rebuild import PROLOGUE_ID, SEAL_PREFIX
 from grading import corpus
-from grading.harness import Run, check_nothing_escaped, check_rows, corpus_run, grade, rows
+from grading.harness import Run, check_nothing_escaped, check_rows, corpus_run, grade, plain_nbval, rows
 
 
 @pytest.fixture(scope="module")
@@ -56,22 +52,6 @@ def test_feedback_says_what_to_do(bwrap):
     assert "found by their text" in (feedback / "old_format.md").read_text()
 
 
-def plain_nbval(notebooks: list[Path], junit: Path) -> dict[tuple[str, int], bool]:
-    """Run notebooks with plain nbval (no sandbox, no grader plugin), two at a time:
-    (notebook file name, code cell) -> passed."""
-    env = {**os.environ, "CVBOOK_PROFILE": "quick", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    parallel = ["-n", "2", "--dist", "loadfile"] if len(notebooks) > 1 else []
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *parallel, "--nbval-lax",
-                    "--nbval-current-env", "--nbval-sanitize-with", str(notebooks[0].with_name("sanitize.txt")),
-                    *map(str, notebooks), "--junitxml", str(junit), "-o", "junit_family=xunit1"],
-                   env=env, capture_output=True, timeout=900, cwd=junit.parent)
-    import xml.etree.ElementTree as ElementTree
-
-    return {(Path(case.get("file")).name, int(case.get("name").split()[-1])): not list(case)
-            for case in ElementTree.parse(junit).getroot().iter("testcase")}
-
-
 def test_a_grade_is_reproduced_by_the_plain_nbval_command_in_the_feedback(bwrap, tmp_path):
     feedback = (bwrap.ctx.out / "feedback" / "partly_wrong.md").read_text()
     command = re.search(r"```bash\n(.*?)\n```", feedback, re.S).group(1)
@@ -81,37 +61,6 @@ def test_a_grade_is_reproduced_by_the_plain_nbval_command_in_the_feedback(bwrap,
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     by_check = {cell.id: passed[(notebook.name, i)] for i, cell in enumerate(cells) if cell.id in corpus.CHECKS}
     assert [float(by_check[c]) for c in corpus.CHECKS] == [float(bwrap.rows["partly_wrong"][c]) for c in corpus.CHECKS]
-
-
-ATTACKS = {"fake_check": True, "fake_code": True, "fake_comparison": True, "fake_transformer": True, "fake_handler": True,
-           "fake_references": False, "read_source": True}
-
-
-@pytest.fixture(scope="module")
-def undefended(bwrap, tmp_path_factory) -> dict[str, bool]:
-    """Each attack's rebuilt notebook with the seal removed, run by plain nbval without a sandbox:
-    attack -> whether its (wrong) accuracy check passes."""
-    folder = tmp_path_factory.mktemp("undefended")
-    (folder / "sanitize.txt").write_text((bwrap.ctx.out / "rebuilt" / "sanitize.txt").read_text())
-    accuracy_cell = {}
-    for attack in ATTACKS:
-        nb = nbformat.read(bwrap.ctx.out / "rebuilt" / f"{attack}.ipynb", as_version=4)
-        nb.cells = [c for c in nb.cells if c.get("id") != PROLOGUE_ID]
-        for cell in nb.cells:
-            cell.source = "\n".join(l for l in cell.source.splitlines() if not l.startswith(SEAL_PREFIX))
-        nbformat.write(nb, folder / f"{attack}.ipynb")
-        accuracy_cell[attack] = [c.id for c in nb.cells if c.cell_type == "code"].index("5f56fc7f")
-    passed = plain_nbval([folder / f"{attack}.ipynb" for attack in ATTACKS], folder / "junit.xml")
-    return {attack: passed[(f"{attack}.ipynb", accuracy_cell[attack])] for attack in ATTACKS}
-
-
-@pytest.mark.parametrize("attack", ATTACKS)
-def test_the_attacks_work_without_the_graders_defences(bwrap, undefended, attack):
-    """Without the seal and the sandbox, each attack's wrong accuracy check passes (so the corpus
-    case does test them), except where the output comparison alone catches it (patched references
-    print the student's wrong value). With them, it earns nothing."""
-    assert undefended[attack] == ATTACKS[attack]
-    assert bwrap.rows[attack]["5f56fc7f"] == "0"
 
 
 def test_the_students_summary_agrees_with_the_grader(bwrap):

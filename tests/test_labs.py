@@ -8,7 +8,7 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from cvbook.labs import check, summary
+from cvbook.labs import check
 from cvbook.labs.author import strip_solutions, student_notebook
 from cvbook.labs.cells import BEGIN, SUMMARY_ID, is_answer, is_check, is_hidden, points, summary_source
 from notebooks import LAB_SOURCES, ROOT

@@ -283,28 +283,24 @@ def handler(shell, kind, value, tb, tb_offset=None):
 get_ipython().set_custom_exc((AssertionError,), handler)
 """
 def tampered_checks(ctx: Context) -> bytes:
-    """No answers; every check cell replaced by the success lines it should print, re-tagged."""
-    nb = notebook()
+    """Accuracy and balanced error rate answered; the ROC and IoU answers missing, their check
+    cells replaced by the success lines they should print and re-tagged; the other check cells
+    deleted, duplicated, moved and un-tagged."""
+    nb = notebook({ACC: RIGHT[ACC], BER: RIGHT[BER]})
     source = json.loads(SOURCE.read_text())
     printed = {c["id"]: "".join("".join(o.get("text", "")) for o in c.get("outputs", [])) for c in source["cells"]}
-    for cell in nb["cells"]:
-        if cell["id"] in CHECK_CELLS:
+    cells = nb["cells"]
+    for cell in cells:
+        if cell["id"] in ("7bee7dec", "ca6975fb"):
             cell["source"] = f"print({printed[cell['id']].rstrip()!r})"
             cell["metadata"]["tags"] = ["nbval-skip", "raises-exception"]
-    return dump(nb)
-
-
-def shuffled_checks(ctx: Context) -> bytes:
-    """Right answers; check cells deleted, duplicated, moved and un-tagged."""
-    nb = notebook(RIGHT)
-    cells = nb["cells"]
     by_id = {c["id"]: c for c in cells}
-    duplicate = copy.deepcopy(by_id["7bee7dec"])
-    cells[:] = [c for c in cells if c["id"] not in ("5f56fc7f", "ca6975fb")]
-    cells.insert(3, duplicate)
-    cells.append(copy.deepcopy(by_id["7bee7dec"]))
+    cells[:] = [c for c in cells if c["id"] != "5f56fc7f"]
+    cells.insert(3, copy.deepcopy(by_id["384435d5"]))
+    cells.append(copy.deepcopy(by_id["5f56fc7f"]))
     for cell in cells:
-        cell.get("metadata", {}).pop("tags", None)
+        if cell["id"] == "384435d5":
+            cell["metadata"].pop("tags", None)
     return dump(nb)
 
 
@@ -356,8 +352,7 @@ CASES = [
          [0, 0, 0, 0, 1], "graded", True),
     Case("fake_handler", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_HANDLER})),
          [0, 0, 0, 0, 1], "graded", True),
-    Case("tampered_checks", tampered_checks, NONE, "graded"),
-    Case("shuffled_checks", shuffled_checks, ALL, "graded"),
+    Case("tampered_checks", tampered_checks, [1, 1, 1, 0, 0], "graded"),
     Case("old_format", old_format, ALL, "graded"),
     Case("no_ids", no_ids, ALL, "graded"),
     Case("malformed_json", lambda ctx: dump(notebook(RIGHT))[:5000], NONE, "invalid-notebook"),

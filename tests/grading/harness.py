@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,3 +113,17 @@ def check_nothing_escaped(run: Run, kind: str) -> None:
     assert set(run.rows) == {c.name for c in run.cases}
     assert stray_processes() == {}, "processes of a finished sandbox are still alive"
     assert f"in a {kind} sandbox" in run.stderr
+
+
+def plain_nbval(notebooks: list[Path], junit: Path) -> dict[tuple[str, int], bool]:
+    """Run notebooks with plain nbval (no sandbox, no grader plugin), two at a time:
+    (notebook file name, code cell) -> passed."""
+    env = {**os.environ, "CVBOOK_PROFILE": "quick", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    parallel = ["-n", "2", "--dist", "loadfile"] if len(notebooks) > 1 else []
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *parallel, "--nbval-lax",
+                    "--nbval-current-env", "--nbval-sanitize-with", str(notebooks[0].with_name("sanitize.txt")),
+                    *map(str, notebooks), "--junitxml", str(junit), "-o", "junit_family=xunit1"],
+                   env=env, capture_output=True, timeout=900, cwd=junit.parent)
+    return {(Path(case.get("file")).name, int(case.get("name").split()[-1])): not list(case)
+            for case in ElementTree.parse(junit).getroot().iter("testcase")}
