@@ -1,11 +1,16 @@
-"""Labs: the student notebooks are generated, up to date, free of solutions, and fail readably."""
+"""Labs: the student notebooks are generated, up to date, free of solutions, keep the source's cell
+ids, and fail readably; check() and the pass-count summary say the truth."""
 import re
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 from nbclient import NotebookClient
 
-from cvbook.labs import BEGIN, strip_solutions, student_notebook
+from cvbook.labs import check
+from cvbook.labs.author import strip_solutions, student_notebook
+from cvbook.labs.cells import BEGIN, SUMMARY_ID, is_answer, is_check, is_hidden, points, summary_source
 from notebooks import LAB_SOURCES, ROOT
 
 ids = lambda p: p.name  # noqa: E731
@@ -20,6 +25,50 @@ def test_strip_solutions_keeps_indentation_and_hint():
         strip_solutions("x = 1\n### END SOLUTION")
 
 
+def test_check_prints_the_expected_value_and_refuses_lookalikes(capsys):
+    check("near", 0.70000004, 0.7)
+    check("list against tuple", [1, 2], (1, 2))
+    check("large", torch.arange(20.0), np.arange(20.0))
+    check("text", "ColorJitter", "ColorJitter")
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ near: 0.7000", "✓ list against tuple: [1., 2.]", "✓ large: an array of shape (20,) with mean 9.5000",
+        "✓ text: 'ColorJitter'"]
+
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+        def __array__(self, *args, **kwargs):
+            return np.asarray(0.7)
+
+    with pytest.raises(AssertionError, match="object of type AlwaysEqual"):
+        check("liar", AlwaysEqual(), 0.7)
+    with pytest.raises(AssertionError, match="object of type"):
+        check("liar in a list", [AlwaysEqual()], [0.7])
+
+    class Fake(torch.Tensor):
+        pass
+
+    with pytest.raises(AssertionError, match="object of type Fake"):
+        check("tensor subclass", torch.zeros(2).as_subclass(Fake), torch.zeros(2))
+    with pytest.raises(AssertionError, match=r"✗ wrong: got 0\.5000, expected 0\.7000"):
+        check("wrong", 0.5, 0.7)
+    with pytest.raises(AssertionError, match="got shape"):
+        check("shape", [1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(AssertionError, match="got 'a', expected 'b'"):
+        check("text", "a", "b")
+
+
+def test_cells_and_points():
+    cell = nbformat.v4.new_code_cell("check('x', 1, 1)", metadata={"tags": ["nbval-check-output"], "cvbook": {"points": 2}})
+    assert is_check(cell) and points(cell) == 2 and not is_hidden(cell)
+    cell.metadata["cvbook"] = {"points": -1}
+    with pytest.raises(ValueError, match="points"):
+        points(cell)
+    assert is_answer(nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION"))
+    assert points(nbformat.v4.new_code_cell("", metadata={"tags": ["nbval-check-output"]})) == 1
+
+
 def test_every_lab_has_a_student_version():
     assert LAB_SOURCES, "no lab sources found"
     for src in LAB_SOURCES:
@@ -31,8 +80,9 @@ def test_student_notebook_is_up_to_date_and_has_no_solution(src):
     source = nbformat.read(src, as_version=4)
     committed = nbformat.read(ROOT / "labs" / src.name, as_version=4)
     expected = student_notebook(source)
-    assert [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in expected.cells], \
+    assert [(c.cell_type, c.id, c.source) for c in committed.cells] == [(c.cell_type, c.id, c.source) for c in expected.cells], \
         f"labs/{src.name} is stale: run `make labs`"
+    assert [c.id for c in committed.cells] == [c.id for c in source.cells if not is_hidden(c)], "cell ids must be the source's"
     assert all(not c.get("outputs") for c in committed.cells if c.cell_type == "code"), "student notebooks carry no outputs"
     solution_lines = set()
     for cell in source.cells:
@@ -50,6 +100,22 @@ def test_student_notebook_is_up_to_date_and_has_no_solution(src):
     leaked = [line for line in solution_lines if line in student_text.splitlines() or f"\n{line}\n" in student_text]
     leaked = [line for line in leaked if any(line == l.strip() for l in student_text.splitlines())]
     assert not leaked, f"solution code leaked into labs/{src.name}: {leaked[:3]}"
+    hidden = [c for c in source.cells if is_hidden(c)]
+    assert all(c.source not in student_text for c in hidden), "a hidden check leaked into the student version"
+
+
+@pytest.mark.parametrize("src", LAB_SOURCES, ids=ids)
+def test_every_lab_ends_with_the_pass_count_of_its_own_checks(src):
+    source = nbformat.read(src, as_version=4)
+    last = source.cells[-1]
+    total = sum(is_check(c) for c in source.cells)
+    assert last.id == SUMMARY_ID and last.source == summary_source(total), \
+        f"{src.name}: the last cell must be the summary of its {total} checks: run `python tools/lab_metadata.py`"
+    printed = "".join(o.get("text", "") for o in last.outputs)
+    assert printed.startswith(f"Checks passing: {total} of {total} ✓"), f"{src.name}: the solutions do not pass: {printed}"
+    student = nbformat.read(ROOT / "labs" / src.name, as_version=4)
+    visible = sum(is_check(c) for c in student.cells)
+    assert student.cells[-1].source == summary_source(visible)
 
 
 @pytest.mark.parametrize("src", LAB_SOURCES, ids=ids)
@@ -62,5 +128,26 @@ def test_student_notebook_fails_at_its_checks_with_a_readable_message(src, tmp_p
     for e in errors:
         assert e.ename in ("NotImplementedError", "AssertionError"), f"unreadable failure {e.ename}: {e.evalue}"
         assert re.search(r"Exercise: |✗ ", e.evalue), f"failure without a hint: {e.evalue}"
-    checks = [c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    checks = [c for c in nb.cells if is_check(c)]
     assert all(any(o.output_type == "error" for o in c.outputs) for c in checks), "a check passed without a solution"
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert printed.startswith(f"Checks passing: 0 of {len(checks)}\n"), printed
+
+
+def test_summary_counts_check_cells_in_a_kernel(tmp_path):
+    """Two passing check cells, one failing, one re-run after a fix, one never run."""
+    cells = ["from cvbook.labs import check, summary\nvalue = 1",
+             "check('one', value, 1)",
+             "check('two', value, 2)",
+             "value = 2",
+             "check('two', value, 2)\ncheck('still two', value, 2)",
+             "check('three', 3, 4)",
+             "summary(total=5)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    # cells are keyed by their text when the front end sends no id, so the failed run of
+    # "check('two', value, 2)" stays a failing record next to its fixed sibling
+    assert printed.splitlines() == ["Checks passing: 2 of 5", "  ✗ two: got 1.0000, expected 2.0000",
+                                    "  ✗ three: got 3.0000, expected 4.0000",
+                                    "  1 check cell not run yet, or stopped before calling check()"]

@@ -1,4 +1,4 @@
-"""Labs: one source notebook with solutions, one generated student notebook.
+"""Making the student version of a lab (``make labs``, ``python -m cvbook.labs``).
 
 A solution region in a code cell of ``labs/solutions/labNN_name.ipynb``::
 
@@ -11,59 +11,22 @@ becomes, in the student notebook ``labs/labNN_name.ipynb``::
     # YOUR CODE HERE
     raise NotImplementedError("Exercise: compare the two tensors and average")
 
-Check cells are copied unchanged; they call :func:`check`. The student notebook has no
-outputs. Regenerate with ``python -m cvbook.labs`` (``make labs``).
+Check cells are copied unchanged, except hidden ones, which are left out; the summary cell's
+total becomes the number of check cells the student sees. Every cell keeps its nbformat cell
+``id``, which is how the grader finds the student's answers again. The student notebook has no
+outputs.
 """
 
 from __future__ import annotations
 
-import re
+import copy
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check", "strip_solutions", "student_notebook", "generate", "main"]
+from .cells import BEGIN, END, SUMMARY_CALL, is_check, is_hidden
 
-BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*?))?\s*$")
-END = re.compile(r"^[ \t]*### END SOLUTION\s*$")
-
-
-def _describe(x) -> str:
-    import numpy as np
-
-    if x.ndim == 0:
-        return f"{float(x):.4f}"
-    if x.size <= 8:
-        return np.array2string(x, precision=4, separator=", ")
-    return f"an array of shape {x.shape}"
-
-
-def check(name: str, got: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-6) -> None:
-    """Compare a student's value with the expected one and say so in one readable line.
-
-    Numbers, sequences and tensors are compared with a tolerance; anything else with ``==``.
-    Raises ``AssertionError`` naming both values (or shapes) when they differ.
-    """
-    import numpy as np
-    import torch
-
-    def as_array(x):
-        if torch.is_tensor(x):
-            return x.detach().cpu().double().numpy()
-        return np.asarray(x, dtype=float)
-
-    try:
-        a, b = as_array(got), as_array(expected)
-    except (TypeError, ValueError):
-        if got != expected:
-            raise AssertionError(f"✗ {name}: got {got!r}, expected {expected!r}") from None
-        print(f"✓ {name}: {got!r}")
-        return
-    if a.shape != b.shape:
-        raise AssertionError(f"✗ {name}: got shape {a.shape}, expected shape {b.shape}")
-    if not np.allclose(a, b, atol=atol, rtol=rtol):
-        raise AssertionError(f"✗ {name}: got {_describe(a)}, expected {_describe(b)}")
-    print(f"✓ {name}: {_describe(a)}")
+__all__ = ["strip_solutions", "student_notebook", "generate", "main"]
 
 
 def strip_solutions(source: str) -> str:
@@ -88,15 +51,20 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-def student_notebook(source_nb):
-    """The student version of a source notebook (an ``nbformat`` node): solutions stubbed,
-    outputs and execution counts cleared, metadata kept."""
-    import copy
-
+def student_notebook(source_nb: Any) -> Any:
+    """The student version of a source notebook (an ``nbformat`` node): hidden checks left out,
+    solutions stubbed, outputs and execution counts cleared, cell ids and metadata kept."""
+    missing = [i for i, cell in enumerate(source_nb.cells) if not cell.get("id")]
+    if missing:
+        raise ValueError(f"cells {missing[:5]} have no id: save the source with nbformat >= 4.5 "
+                         "(nbformat.validator.normalize adds ids) so that the grader can match cells")
     nb = copy.deepcopy(source_nb)
+    nb.cells = [cell for cell in nb.cells if not is_hidden(cell)]
+    visible_checks = sum(is_check(cell) for cell in nb.cells)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source)
+            cell.source = SUMMARY_CALL.sub(f"summary(total={visible_checks})", cell.source)
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)
@@ -118,13 +86,13 @@ def generate(solutions: Path = Path("labs/solutions"), out: Path = Path("labs"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m cvbook.labs [SOLUTIONS [OUT]]``."""
     argv = sys.argv[1:] if argv is None else argv
     solutions = Path(argv[0]) if argv else Path("labs/solutions")
     out = Path(argv[1]) if len(argv) > 1 else solutions.parent
+    if not solutions.is_dir():
+        print(f"error: {solutions} is not a folder of lab sources (run from the repository root)", file=sys.stderr)
+        return 2
     for path in generate(solutions, out):
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The grader in the unshare fallback sandbox, interrupted with Ctrl-C, and against a notebook
+that runs past its time limit. (The bubblewrap corpus: test_grade_sandbox.py.)"""
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cvbook.grade.watch import stray_processes
+from grading import corpus
+from grading.harness import Run, check_nothing_escaped, check_rows, corpus_run, need, rows
+
+
+@pytest.fixture(scope="module")
+def fallback(tmp_path_factory) -> Run:
+    return corpus_run(tmp_path_factory, "unshare", [c for c in corpus.CASES if c.unshare])
+
+
+@pytest.mark.parametrize("case", [c for c in corpus.CASES if c.unshare], ids=lambda c: c.name)
+def test_fallback_row(fallback, case):
+    check_rows(fallback, case)
+
+
+def test_nothing_escaped_the_fallback(fallback):
+    check_nothing_escaped(fallback, "unshare")
+
+
+def test_ctrl_c_keeps_what_was_graded_and_a_rerun_finishes(tmp_path):
+    need("bubblewrap")
+    ctx = corpus.Context(tmp_path / "submissions", tmp_path / "out", 0, [], [])
+    ctx.submissions.mkdir()
+    for name in ("a", "b"):
+        (ctx.submissions / f"{name}.ipynb").write_bytes(corpus.dump(corpus.notebook(corpus.RIGHT)))
+    command = [sys.executable, "-m", "cvbook.grade", "lab01", str(ctx.submissions), "--out", str(ctx.out), "--jobs", "1"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not list((ctx.out / "results").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the second submission is running now
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "run the same command again" in stderr, stderr
+    kept = rows(ctx.out)
+    assert len(kept) == 1 and all(row["score"] == "5" for row in kept.values())
+    assert stray_processes() == {}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0 and "1 already graded, 1 to grade" in done.stderr, done.stderr
+    assert {name: row["score"] for name, row in rows(ctx.out).items()} == {"a": "5", "b": "5"}
+
+
+def test_the_whole_notebook_has_a_time_limit(tmp_path):
+    """A cell that would run 90 s is stopped when the notebook's 25 s are up; later checks fail at once."""
+    need("bubblewrap")
+    from cvbook.grade.run import grade_one
+    from cvbook.grade.sandbox import Limits, choose
+    from cvbook.grade.source import load_lab
+
+    path = tmp_path / "slow.ipynb"
+    path.write_bytes(corpus.dump(corpus.notebook(corpus.RIGHT, after={corpus.BER: "import time\ntime.sleep(90)"})))
+    limits = Limits(cell_timeout=100, notebook_timeout=25)
+    result = grade_one(load_lab(corpus.SOURCE), "slow", path, tmp_path / "out", tmp_path, choose("bubblewrap"), limits)
+    assert result.status == "timeout" and [c.earned for c in result.checks][1:] == [0, 0, 0, 0], result
+    assert any("notebook time limit of 25 s" in c.message for c in result.checks[1:]), result.checks
+    assert result.seconds < 25 + 30
