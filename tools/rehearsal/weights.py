@@ -5,7 +5,8 @@ ask for (``ResNet50_Weights.IMAGENET1K_V2``, ``resnet50(weights="DEFAULT")``,
 ``SomeBackbone("resnet50", weights="DEFAULT")``, ``get_model("alexnet", weights=...)``).
 :func:`build` writes, for each, the file ``torch.hub`` looks for,
 ``$TORCH_HOME/hub/checkpoints/<basename of the weights' URL>``, holding the state dict of
-the same architecture built by torchvision's own builder, randomly initialised (seed 0).
+the same architecture built by torchvision's own builder, randomly initialised (seed 0), its
+batch norms calibrated on a random image (:func:`calibrate_norms`) so that it can be fine-tuned.
 The builder runs with the weights enum itself, so everything that a pretrained build changes
 (the number of classes, frozen batch norms, auxiliary heads that are removed after loading) is
 as in a real load; its ``load_state_dict`` call is intercepted to capture the state dict the
@@ -100,6 +101,41 @@ class _Probe(dict):
     """The empty "state dict" handed to a builder in place of a download."""
 
 
+def calibrate_norms(model) -> None:
+    """Set every batch norm's running statistics to those of its own input on a random image.
+
+    A randomly initialised network whose batch norms are frozen at mean 0 and variance 1 (as
+    torchvision's pretrained detectors freeze them) amplifies its activations layer after layer;
+    fine-tuning it diverges within a few steps. With each norm's statistics taken from what it
+    actually receives (one forward pass, each norm calibrated before it runs), the stand-in's
+    activations are normalised like a trained network's.
+    """
+    import torch
+    from torch import nn
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))
+             and getattr(m, "running_var", None) is not None]
+
+    def set_statistics(module, args):
+        x = args[0].detach()
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(x.var(dim=(0, 2, 3)) + 1e-3)
+
+    handles = [m.register_forward_pre_hook(set_statistics) for m in norms]
+    generator = torch.Generator().manual_seed(0)
+    try:
+        with torch.no_grad():
+            model.eval()
+            try:  # a classifier or a segmenter takes a batch; a detector, a list of images
+                model(torch.rand(2, 3, 224, 224, generator=generator))
+            except (TypeError, RuntimeError, ValueError, AssertionError):
+                model([torch.rand(3, 320, 320, generator=generator)])
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def expected_state_dict(weights) -> dict:
     """The state dict torchvision's builder loads for ``weights``: exact keys and shapes, random values."""
     import torch
@@ -111,6 +147,7 @@ def expected_state_dict(weights) -> dict:
 
     def load(module, state_dict, *args, **kwargs):
         if isinstance(state_dict, _Probe):
+            calibrate_norms(module)
             captured["state"] = {k: v.detach().clone() for k, v in module.state_dict().items()}
             return nn.modules.module._IncompatibleKeys([], [])
         return real_load(module, state_dict, *args, **kwargs)
