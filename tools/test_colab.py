@@ -88,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     stamp = args.venv / ".colab-installed"
     if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
         run([args.python, "-m", "venv", "--clear", str(args.venv)])
-        run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"])
         run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)])  # pip's cache keeps the wheels
         stamp.write_text(REQUIREMENTS.read_text())
     else:  # a previous run's cvbook and test tools go; Colab's list is reinstated if they moved it
