@@ -85,15 +85,16 @@ def test_standins_are_small_deterministic_and_listed(built, tmp_path):
 
 def test_cifar10_standin_reads_back_through_torchvision(served):
     from cvbook import data
-    from cifar10 import LABEL_NAMES, PER_BATCH
+    from cifar10 import LABEL_NAMES, PER_BATCH, TEST
 
     train, test = data.load("cifar10", "train"), data.load("cifar10", "test")
-    assert (len(train), len(test)) == (5 * PER_BATCH, PER_BATCH) and train.classes == LABEL_NAMES
-    images, _, labels = _common.shapes(PER_BATCH, 32, 10, seed=101, radius=(0.2, 0.45), min_objects=1, max_objects=1)
+    assert (len(train), len(test)) == (5 * PER_BATCH, TEST) and train.classes == LABEL_NAMES
+    images, _, labels = _common.balanced_shapes(PER_BATCH, 32, 10, seed=101)
     assert np.array_equal(train.data[:PER_BATCH], images)  # (N, 32, 32, 3): the R, G, B planes read back
-    assert train.targets[:PER_BATCH] == labels[:, 0].tolist()
+    assert train.targets[:PER_BATCH] == labels.tolist()
+    assert test.targets == [i % 10 for i in range(TEST)]  # every class in any 10 consecutive test images
     image, label = test[0]
-    assert image.size == (32, 32) and image.mode == "RGB" and 0 <= label < 10
+    assert image.size == (32, 32) and image.mode == "RGB" and label == 0
 
 
 def test_fashion_mnist_standin_reads_back_through_torchvision(served):
@@ -102,8 +103,8 @@ def test_fashion_mnist_standin_reads_back_through_torchvision(served):
     train, test = data.load("fashion-mnist", "train"), data.load("fashion-mnist", "test")
     assert (len(train), len(test)) == (32, 16)
     assert train.data.dtype == torch.uint8 and tuple(train.data.shape) == (32, 28, 28)
-    images, instances, labels = _common.shapes(16, 28, 10, seed=301, radius=(0.2, 0.45), min_objects=1, max_objects=1)
-    assert torch.equal(test.targets, torch.from_numpy(labels[:, 0]))
+    images, instances, labels = _common.balanced_shapes(16, 28, 10, seed=301)
+    assert torch.equal(test.targets, torch.from_numpy(labels)) and test.targets.tolist() == [i % 10 for i in range(16)]
     assert ((test.data > 0).numpy() <= (instances > 0)).all() and (test.data > 0).any()
 
 

@@ -100,3 +100,22 @@ def shapes(n: int, size: int, classes, *, seed: int, radius=(0.1, 0.22), max_obj
     batch = generate_shapes(n, size=size, classes=classes, min_objects=min_objects, max_objects=max_objects,
                             radius=radius, noise=noise, seed=seed)
     return batch.images.permute(0, 2, 3, 1).numpy(), batch.instances.numpy(), batch.labels.numpy()
+
+
+def balanced_shapes(n: int, size: int, num_classes: int, *, seed: int, radius=(0.2, 0.45), noise: float = 0.02):
+    """``n`` single-shape images whose classes cycle ``0, 1, ..., num_classes - 1, 0, ...``.
+
+    Like a real test set, any ``num_classes`` consecutive items hold every class (a per-class ROC
+    curve has positives). Returns ``(images (n, size, size, 3) uint8, instances (n, size, size)
+    uint8, labels (n,) int64)``, picked in order from a larger generated pool.
+    """
+    images, instances, labels = shapes(4 * n + 10 * num_classes, size, num_classes, seed=seed, radius=radius,
+                                       min_objects=1, max_objects=1, noise=noise)
+    labels = labels[:, 0]
+    picked, used = [], set()
+    for i in range(n):
+        want = i % num_classes
+        j = next(k for k in range(len(labels)) if labels[k] == want and k not in used)
+        used.add(j)
+        picked.append(j)
+    return images[picked], instances[picked], labels[picked]

@@ -4,7 +4,7 @@ Upstream IDX format (big-endian): images start with the magic number ``0x0000080
 bytes, 3 dimensions), then the count, 28 and 28 as 32-bit integers, then the pixels, one byte
 each, row-major; labels start with ``0x00000801`` and the count, then one byte per label. Here:
 32 training and 16 test images of one generated shape each, grey, on a black background (like
-the clothing photographs), the class being the shape.
+the clothing photographs), the class being the shape, the classes in turn.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import gzip_bytes, shapes
+from _common import balanced_shapes, gzip_bytes
 
 
 def idx_files(n: int, seed: int) -> tuple[bytes, bytes]:
-    images, instances, labels = shapes(n, 28, 10, seed=seed, radius=(0.2, 0.45), min_objects=1, max_objects=1)
+    images, instances, labels = balanced_shapes(n, 28, 10, seed=seed)
     grey = np.where(instances > 0, images.mean(axis=3), 0).astype(np.uint8)  # (n, 28, 28)
     image_file = struct.pack(">IIII", 0x00000803, n, 28, 28) + grey.tobytes()
-    label_file = struct.pack(">II", 0x00000801, n) + labels[:, 0].astype(np.uint8).tobytes()
+    label_file = struct.pack(">II", 0x00000801, n) + labels.astype(np.uint8).tobytes()
     return gzip_bytes(image_file), gzip_bytes(label_file)
 
 
