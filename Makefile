@@ -51,7 +51,8 @@ test: $(STAMP) browser book
 # labs/solutions/ with CVBOOK_PROFILE=full against miniature datasets and weight stand-ins served
 # on 127.0.0.1, nothing else reachable, a handful of steps and items. One test per notebook.
 rehearsal: $(STAMP)
-	$(PY) -m pytest -n 2 -q -p no:cacheprovider tools/rehearsal/test_notebooks.py
+	$(PY) -m pytest -n 2 -q -p no:cacheprovider tools/rehearsal/test_notebooks.py; \
+	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status
 
 # Checked outputs must not depend on the machine: the suite (without the book build and the
 # browser) with two OpenMP threads per process, then with torch's generic CPU kernels (no AVX2 or

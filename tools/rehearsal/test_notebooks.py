@@ -18,7 +18,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rehearsal import prepare, run  # noqa: E402
 
 ROOT = prepare.ROOT
-NOTEBOOKS = sorted([*ROOT.glob("book/*.ipynb"), *ROOT.glob("labs/solutions/*.ipynb")])
+
+
+def result_name(notebook: Path) -> str:
+    return notebook.relative_to(ROOT).as_posix().replace("/", "__").removesuffix(".ipynb")
+
+
+def longest_first(notebooks: list[Path]) -> list[Path]:
+    """The notebooks, those that took the most CPU time in the last rehearsal first (then by name),
+    so that two workers finish together instead of one waiting for the last long notebook."""
+    def last_cpu(notebook: Path) -> float:
+        try:
+            return json.loads((prepare.BUILD / "results" / f"{result_name(notebook)}.json").read_text())["cpu_seconds"]
+        except (OSError, ValueError, KeyError):
+            return 0.0
+
+    return sorted(notebooks, key=lambda p: (-last_cpu(p), p.as_posix()))
+
+
+NOTEBOOKS = longest_first(sorted([*ROOT.glob("book/*.ipynb"), *ROOT.glob("labs/solutions/*.ipynb")]))
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +51,7 @@ def torch_home() -> Path:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_full_profile(notebook: Path, standins: Path, torch_home: Path):
-    name = notebook.relative_to(ROOT).as_posix().replace("/", "__").removesuffix(".ipynb")
+    name = result_name(notebook)
     result = run.rehearse(notebook, prepare.BUILD / "runs" / name, standins, torch_home)
     results = prepare.BUILD / "results"
     results.mkdir(parents=True, exist_ok=True)
