@@ -176,9 +176,8 @@ def rehearse(notebook: Path, work: Path, standins: Path, torch_home: Path, *, ne
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE / "guard"), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["CVBOOK_REHEARSAL_NETLOG"] = str(Path(work).resolve() / "network.jsonl")
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in ("result.json", "network.jsonl"):
-        (work / stale).unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)  # a fresh CVBOOK_DATA: every dataset is downloaded again
+    work.mkdir(parents=True)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not (work / "result.json").exists():
         raise RuntimeError(f"the rehearsal of {notebook} did not finish (exit {done.returncode}):\n"
