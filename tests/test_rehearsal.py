@@ -248,7 +248,8 @@ def test_a_notebook_that_reaches_out_fails_the_rehearsal(built, tmp_path, netns)
     cells = nbformat.read(tmp_path / "work" / "sneaky.ipynb", as_version=4).cells
     stdout = ["".join(o["text"] for o in c.outputs if o.get("name") == "stdout") for c in cells]
     assert stdout[0] == "full 2\n"
-    assert stdout[3].endswith("8\n")  # downloaded from 127.0.0.1 (checksummed), capped to 8 items
+    cap = int(run.CAPS["CVBOOK_MAX_ITEMS"].split("penn-fudan=")[1].split(",")[0])
+    assert stdout[3].endswith(f"{cap}\n")  # downloaded from 127.0.0.1 (checksummed), capped
     assert stdout[5] == "after the assertion\n" and not cells[7].outputs
     assert result["cpu_seconds"] >= 1.0  # the kernel's CPU time is counted
     found = run.problems(result)
