@@ -54,11 +54,17 @@ def bring_loopback_up() -> None:
 
 
 def netns_available() -> bool:
-    """Whether ``unshare -rn`` (a user and network namespace, no privileges needed) works here."""
+    """Whether ``unshare -rn`` (a user and network namespace, no privileges needed) works here, with
+    a loopback interface that can be brought up and connected to."""
     if shutil.which("unshare") is None:
         return False
+    probe = ("import socket, sys; sys.path.insert(0, sys.argv[1]); from rehearsal.run import bring_loopback_up; "
+             "bring_loopback_up(); s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+             "socket.create_connection(s.getsockname(), timeout=5).close()")
     try:
-        return subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=30).returncode == 0
+        done = subprocess.run(["unshare", "-rn", sys.executable, "-c", probe, str(HERE.parent)],
+                              capture_output=True, timeout=60)
+        return done.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
