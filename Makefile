@@ -13,15 +13,18 @@ export MPLBACKEND := Agg
 # setting so that committed outputs come from the configuration the tests run.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test execute labs bench bench-grade browser sandbox clean help
+.PHONY: book test rehearsal test-portability test-colab execute labs bench bench-grade browser sandbox clean help
 
 help:
-	@echo "make book     build the HTML book into _build/html"
-	@echo "make test     run every test (unit, notebooks, labs, book build, browser)"
-	@echo "make execute  re-execute every notebook in place (quick profile)"
-	@echo "make labs     regenerate the student lab notebooks from labs/solutions"
-	@echo "make bench    time the box toolkit against its references"
-	@echo "make bench-grade  time the grader on 200 generated submissions of lab 4"
+	@echo "make book              build the HTML book into _build/html"
+	@echo "make test              run every test (unit, notebooks, labs, book build, browser, rehearsal)"
+	@echo "make rehearsal         run every notebook in the full profile against offline stand-ins"
+	@echo "make test-portability  unit tests and checked cells with 2 threads, then generic CPU kernels"
+	@echo "make test-colab        the book in a Colab-like environment, installed as students install it"
+	@echo "make execute           re-execute every notebook in place (quick profile)"
+	@echo "make labs              regenerate the student lab notebooks from labs/solutions"
+	@echo "make bench             time the box toolkit against its references"
+	@echo "make bench-grade       time the grader on 200 generated submissions of lab 4"
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +52,30 @@ sandbox:
 
 test: $(STAMP) browser sandbox book
 	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q tests book labs/solutions
+	$(MAKE) --no-print-directory rehearsal
+
+# The full profile, rehearsed offline (tools/rehearsal): every notebook of book/ and
+# labs/solutions/ with CVBOOK_PROFILE=full against miniature datasets and weight stand-ins served
+# on 127.0.0.1, nothing else reachable, a handful of steps and items. One test per notebook.
+rehearsal: $(STAMP)
+	$(PY) -m pytest -n 2 -q -p no:cacheprovider tools/rehearsal/test_notebooks.py; \
+	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status
+
+# Checked outputs must not depend on the machine: the suite (without the book build and the
+# browser) with two OpenMP threads per process, then with torch's generic CPU kernels (no AVX2 or
+# AVX-512), as on an older CPU. Slow (two passes over every notebook): not part of `make test`.
+PORTABLE := --nbval-lax --nbval-current-env -q tests book labs/solutions \
+	--ignore=tests/test_book.py --ignore=tests/test_browser.py --ignore=tests/test_rehearsal.py
+test-portability: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) -m pytest -n 1 --dist loadfile $(PORTABLE)
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -n 2 --dist loadfile $(PORTABLE)
+
+# A Colab-like environment (colab/requirements.txt, Python 3.12), the package installed as a
+# notebook's install cell does (from this repository's last commit), fails if pip moved anything of
+# Colab's; then the unit tests and every notebook (quick profile). See tools/test_colab.py.
+COLAB_PYTHON ?= python3.12
+test-colab:
+	$(PYTHON) tools/test_colab.py --python $(COLAB_PYTHON)
 
 execute: $(STAMP)
 	$(PY) tools/execute_notebooks.py book/*.ipynb labs/solutions/*.ipynb

@@ -1,14 +1,17 @@
 """Which notebooks the project has, by role (shared by the hygiene and lab tests)."""
+import sys
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from repository import BRANCH, REPOSITORY  # noqa: E402,F401  (the one place: tools/repository.py)
+
 BOOK = sorted((ROOT / "book").glob("*.ipynb"))
 LAB_SOURCES = sorted((ROOT / "labs" / "solutions").glob("*.ipynb"))
 STUDENT_LABS = sorted((ROOT / "labs").glob("*.ipynb"))
 EXECUTED = BOOK + LAB_SOURCES  # carry the outputs of a quick-profile run
-REPOSITORY = "cvbook/cvbook"
 
 
 def toc_files() -> list[str]:

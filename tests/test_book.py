@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from notebooks import ROOT
+from notebooks import BRANCH, REPOSITORY, ROOT
 
 HTML = Path(os.environ.get("CVBOOK_HTML", ROOT / "_build" / "html"))
 
@@ -21,7 +21,7 @@ def test_chapter_1_has_figures_math_and_checked_numbers(html):
     assert page.count("<img") >= 3
     assert "math notranslate" in page  # MathJax-rendered formulas
     assert "AUC by hand" in page and "scikit-learn" in page
-    assert "colab.research.google.com/github/cvbook/cvbook/blob/main/book/01_tasks_and_measures.ipynb" in page
+    assert f"colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/book/01_tasks_and_measures.ipynb" in page
 
 
 def test_every_toc_page_was_built(html):

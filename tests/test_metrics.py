@@ -57,8 +57,8 @@ def cocoeval(predictions, targets, num_classes):
             annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": label, "iscrowd": 0,
                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
     gt = COCO()
-    gt.dataset = {"images": [{"id": i} for i in range(len(targets))], "annotations": annotations,
-                  "categories": [{"id": c} for c in range(num_classes)]}
+    gt.dataset = {"info": {}, "images": [{"id": i} for i in range(len(targets))], "annotations": annotations,
+                  "categories": [{"id": c} for c in range(num_classes)]}  # "info": loadRes of 2.0.9/2.0.10 needs it
     results = [
         {"image_id": i, "category_id": label, "score": score, "bbox": [x1, y1, x2 - x1, y2 - y1]}
         for i, p in enumerate(predictions)

@@ -116,9 +116,34 @@ def test_time_budget_and_step_cap(monkeypatch):
                         progress=False, verbose=False)
     assert history.num_steps == 1 and history.stopped_by_budget and len(history) == 1
     monkeypatch.setenv("CVBOOK_MAX_STEPS", "3")
-    capped = train.fit(nn.Linear(2, 3), loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), progress=False,
+    capped = train.fit(nn.Linear(2, 3), loader, steps=50, loss_fn=nn.CrossEntropyLoss(), progress=False,
                        verbose=False)
     assert capped.num_steps == 3 and not capped.stopped_by_budget
+
+
+def test_step_cap_keeps_every_epoch(monkeypatch):
+    """Capped, a call with epochs= still ends each epoch (validation, on_epoch_end), each cut short."""
+    loader = DataLoader(_blobs(64), batch_size=8)  # 8 batches per epoch
+    seen = []
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "6")
+    history = train.fit(nn.Linear(2, 3), loader, epochs=3, loss_fn=nn.CrossEntropyLoss(), val_loader=loader,
+                        on_epoch_end=lambda epoch, model: seen.append(epoch), progress=False, verbose=False)
+    assert seen == [1, 2, 3] and history.num_steps == 6 and history["epoch"] == [1.0, 2.0, 3.0]
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "2")  # fewer steps than epochs: one step per epoch
+    history = train.fit(nn.Linear(2, 3), loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), progress=False,
+                        verbose=False)
+    assert history.num_steps == 5 and len(history) == 5
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "100")  # more than the run needs: no effect
+    history = train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), progress=False,
+                        verbose=False)
+    assert history.num_steps == 16
+
+
+def test_an_empty_loader_is_an_error_not_a_hang():
+    loader = DataLoader(_blobs(8), batch_size=32, drop_last=True)  # no complete batch
+    for kwargs in ({"steps": 5}, {"epochs": 1}):
+        with pytest.raises(ValueError, match="loader is empty"):
+            train.fit(nn.Linear(2, 3), loader, loss_fn=nn.CrossEntropyLoss(), progress=False, **kwargs)
 
 
 def test_amp_dtype_is_decided_by_compute_capability(monkeypatch):

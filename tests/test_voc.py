@@ -53,6 +53,22 @@ def test_voc_target_converts_one_based_pixels_to_edges():
         voc_target({"boxes": []})
 
 
+def test_detection_transform_takes_vocdetection_annotations():
+    """A pipeline built with detection_transform reads VOCDetection's raw (PIL, {"annotation": ...}) items."""
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    from cvbook.data.transforms import detection_transform
+
+    ann = {"annotation": {"object": [
+        {"name": "dog", "difficult": "0", "bndbox": {"xmin": "1", "ymin": "5", "xmax": "100", "ymax": "80"}}]}}
+    flip = detection_transform(v2.ToDtype(torch.float32, scale=True), v2.RandomHorizontalFlip(p=1.0))
+    image, target = flip(Image.new("RGB", (120, 90)), ann)
+    assert image.shape == (3, 90, 120) and image.dtype == torch.float32
+    assert target["boxes"].tolist() == [[120 - 100.0, 4.0, 120 - 0.0, 80.0]] and target["labels"].tolist() == [11]
+    assert tuple(target["boxes"].canvas_size) == (90, 120)
+
+
 # --- chapter 7's from-scratch NMS, as the benchmark loads it --------------------------------
 
 def test_notebook_greedy_nms_equals_torchvision():

@@ -49,16 +49,16 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab01_measures``: labs, labs.check, profile
 - ``labs/solutions/lab02_resnet``: data, labs, metrics.classification, models.resnet, profile, train
 - ``labs/solutions/lab03_augment_finetune``: data, labs, metrics.classification, profile, train, weights
-- ``labs/solutions/lab04_iou_nms_map``: labs.check, metrics.detection, profile
-- ``labs/solutions/lab05_yolo_loss``: detection.yolo_loss, labs.check, profile
-- ``labs/solutions/lab06_train_detector``: data, detection.anchors, detection.evaluate, detection.ssd, labs.check, profile, train
-- ``labs/solutions/lab07_transposed_convolution``: labs.check, profile, segmentation.upsample
-- ``labs/solutions/lab08_segmentation_metrics_unet``: data, labs.check, metrics.segmentation, profile, segmentation.losses, segmentation.unet, train
-- ``labs/solutions/lab09_vae``: data, generative.vae, labs.check, profile, train
-- ``labs/solutions/lab10_style_transfer``: data, generative.style, labs.check, profile, train
-- ``labs/solutions/lab11_convolutionize``: convolutionize, data, detection.sliding, labs.check, models.lenet, models.summary, plot, profile, weights
-- ``labs/solutions/lab12_anchors``: data, detection.anchors, detection.offsets, labs.check, plot, profile
-- ``labs/solutions/lab13_roi_proposals``: data, detection.proposals, labs.check, plot, profile
+- ``labs/solutions/lab04_iou_nms_map``: labs, labs.check, metrics.detection, profile
+- ``labs/solutions/lab05_yolo_loss``: detection.yolo_loss, labs, labs.check, profile
+- ``labs/solutions/lab06_train_detector``: data, detection.anchors, detection.evaluate, detection.ssd, labs, labs.check, profile, train
+- ``labs/solutions/lab07_transposed_convolution``: labs, labs.check, profile, segmentation.upsample
+- ``labs/solutions/lab08_segmentation_metrics_unet``: data, labs, labs.check, metrics.segmentation, profile, segmentation.losses, segmentation.unet, train
+- ``labs/solutions/lab09_vae``: data, generative.vae, labs, labs.check, profile, train
+- ``labs/solutions/lab10_style_transfer``: data, generative.style, labs, labs.check, profile, train
+- ``labs/solutions/lab11_convolutionize``: convolutionize, data, detection.sliding, labs, labs.check, models.lenet, models.summary, plot, profile, weights
+- ``labs/solutions/lab12_anchors``: data, detection.anchors, detection.offsets, labs, labs.check, plot, profile
+- ``labs/solutions/lab13_roi_proposals``: data, detection.proposals, labs, labs.check, plot, profile
 """
 
 __version__ = "0.1.0"

@@ -25,7 +25,10 @@ every named loss and metric with its plot.
 >>> history.plot()                                                         # doctest: +SKIP
 
 The environment variable ``CVBOOK_MAX_STEPS`` caps the number of optimiser steps of every
-call (the full-profile rehearsal runs each notebook's real code path for a handful of steps).
+call (the full-profile rehearsal runs each notebook's real code path for a handful of steps):
+a call with ``steps=`` makes at most that many; a call with ``epochs=`` still runs every epoch
+(its validation and ``on_epoch_end``, which may act at a given epoch), each cut to
+``max(1, CVBOOK_MAX_STEPS // epochs)`` steps.
 """
 
 from __future__ import annotations
@@ -262,17 +265,25 @@ def fit(
     check_real(lr, "lr", low=0)
     warmup = check_positive_int(warmup, "warmup", minimum=0)
     per_epoch = len(train_loader) if hasattr(train_loader, "__len__") else None
+    if per_epoch == 0:
+        raise ValueError("the loader is empty: its dataset has fewer items than one batch (with drop_last=True) "
+                         "or none at all; use a smaller batch_size or more data")
     if epochs is not None:
         check_positive_int(epochs, "epochs")
         if not per_epoch:
-            raise ValueError("epochs= needs a loader with a length (got an empty or unsized one); pass steps= instead")
+            raise ValueError("epochs= needs a loader with a length (got an unsized one); pass steps= instead")
         total, period = epochs * per_epoch, per_epoch
     else:
         total = check_positive_int(steps, "steps")
         period = check_positive_int(eval_every, "eval_every") if eval_every else (per_epoch or total)
-    cap = _max_steps()
     planned = total
-    total = min(total, cap) if cap else total
+    cap = _max_steps()
+    if cap and total > cap:
+        if epochs is not None:  # every epoch still ends (validation, on_epoch_end), each cut short
+            per_epoch = period = max(1, min(per_epoch, cap // epochs))
+            total = epochs * per_epoch
+        else:
+            total = cap
 
     device = torch.device(device) if device is not None else profile.device()
     model.to(device)
@@ -290,7 +301,7 @@ def fit(
     start = time.perf_counter()
     period_start, sums, count = start, {}, 0
     batches = itertools.chain.from_iterable(itertools.repeat(train_loader)) if steps is not None else \
-        itertools.chain.from_iterable(train_loader for _ in range(epochs))
+        itertools.chain.from_iterable(itertools.islice(train_loader, per_epoch) for _ in range(epochs))
     bar = tqdm(total=total, disable=not progress, leave=False, file=sys.stdout, mininterval=1.0)
     model.train()
     try:

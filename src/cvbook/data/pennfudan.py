@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 from torch.utils.data import Dataset
 
+from cvbook.data.cap import cap
 from cvbook.data.sources import fetch_source
 
 __all__ = ["CLASSES", "PennFudan", "download", "load"]
@@ -112,6 +113,9 @@ def download(root: str | Path | None = None) -> Path:
     return fetch_source("penn-fudan", "all", root=root) / "PennFudanPed"
 
 
-def load(split: str = "train", root: str | Path | None = None, transforms: Callable | None = None) -> PennFudan:
-    """Download if needed, then return the ``split`` of :class:`PennFudan` (a registry builder)."""
-    return PennFudan(download(root), split=split, transforms=transforms)
+def load(split: str = "train", root: str | Path | None = None, transforms: Callable | None = None) -> Dataset:
+    """Download if needed, then return the ``split`` of :class:`PennFudan` (a registry builder).
+
+    ``$CVBOOK_MAX_ITEMS`` caps the number of images, as for :func:`cvbook.data.load`.
+    """
+    return cap(PennFudan(download(root), split=split, transforms=transforms), "penn-fudan")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .cap import cap
 from .sources import fetch_source
 
 __all__ = ["DatasetInfo", "register", "names", "info", "load", "for_profile"]
@@ -59,9 +60,13 @@ def load(name: str, split: str = "train", **kwargs: Any) -> Any:
 
     Online datasets download into ``$CVBOOK_DATA/<name>`` first (checksummed; a second
     call reuses the files). Extra keyword arguments go to the dataset (``transform``,
-    ``n`` for generated sets, ...).
+    ``n`` for generated sets, ...). ``$CVBOOK_MAX_ITEMS`` caps the number of items of the
+    downloaded datasets (:mod:`cvbook.data.cap`; the full-profile rehearsal sets it); a
+    generated or shipped dataset has the size the caller asks for.
     """
-    return info(name).builder(split=split, **kwargs)
+    found = info(name)
+    dataset = found.builder(split=split, **kwargs)
+    return dataset if found.offline else cap(dataset, name)
 
 
 def for_profile(*, quick: str, full: str) -> str:

@@ -34,7 +34,9 @@ def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
 
     Args:
         image: ``(3, H, W)`` tensor (float in ``[0, 1]`` or uint8) or a PIL image.
-        target: ``{"boxes": (K, 4) xyxy, "labels": (K,), "masks": (K, H, W) optional}``.
+        target: ``{"boxes": (K, 4) xyxy, "labels": (K,), "masks": (K, H, W) optional}``, or
+            the ``{"annotation": ...}`` dict of torchvision's ``VOCDetection``, converted by
+            :func:`cvbook.data.voc.voc_target` (VOC's pixel indices become pixel edges).
 
     Returns:
         ``(image, target)`` with ``image`` an :class:`~torchvision.tv_tensors.Image`,
@@ -42,6 +44,10 @@ def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
         ``canvas_size = (H, W)``) and ``target["masks"]`` a
         :class:`~torchvision.tv_tensors.Mask`; other keys are copied unchanged.
     """
+    if "annotation" in target and "boxes" not in target:
+        from cvbook.data.voc import voc_target  # voc.py imports this module
+
+        target = voc_target(target)
     if "boxes" not in target or "labels" not in target:
         raise ValueError(f"target needs 'boxes' and 'labels', got keys {sorted(target)}")
     image = tv_tensors.Image(v2.functional.pil_to_tensor(image) if not torch.is_tensor(image) else image)
@@ -66,8 +72,9 @@ def detection_transform(*transforms: Callable, sanitize: bool = True) -> Callabl
     dropped together with their labels and masks
     (:class:`~torchvision.transforms.v2.SanitizeBoundingBoxes`).
 
-    Pass it as ``transform=`` to ``cvbook.data.ShapesDetection``; for Pascal VOC use
-    :func:`cvbook.data.voc.voc_transforms`, which converts VOC's annotations first.
+    Pass it as ``transform=`` to ``cvbook.data.ShapesDetection`` or as ``transforms=`` to
+    ``data.load("voc2007", ...)`` (VOC's annotations are converted first, see
+    :func:`to_tv_tensors`); :func:`cvbook.data.voc.voc_transforms` is SSD's whole VOC pipeline.
     """
     tail = [v2.ClampBoundingBoxes(), v2.SanitizeBoundingBoxes()] if sanitize else []
     pipeline = v2.Compose([*transforms, *tail]) if (transforms or tail) else None

@@ -1,43 +1,63 @@
-"""Stand-in for the Penn-Fudan pedestrian dataset (``PennFudanPed.zip``) for the full-profile rehearsal.
+"""Penn-Fudan stand-in: ``PennFudanPed.zip`` in the upstream layout.
 
-The same archive type and layout as the real one: a zip of ``PennFudanPed/PNGImages/FudanPed000NN.png``
-(RGB PNG), ``PennFudanPed/PedMasks/FudanPed000NN_mask.png`` (mode L: 0 background, k on
-pedestrian k) and ``PennFudanPed/Annotation/FudanPed000NN.txt``. 60 images of 128×96 generated
-scenes (so that the reader's 50-image test split leaves 10 for training), deterministic bytes.
+Upstream: a zip holding ``PennFudanPed/`` with ``PNGImages/FudanPed00001.png`` … and
+``PennPed00001.png`` … (RGB PNG), ``PedMasks/<name>_mask.png`` (8-bit PNG: 0 background, ``k``
+for pedestrian ``k``), ``Annotation/<name>.txt`` (PASCAL annotation version 1.00 text: image
+size, object count, and per pedestrian a 1-based inclusive bounding box and its mask file),
+``added-object-list.txt`` and ``readme.txt``. Here 60 images (30 ``FudanPed`` and 30
+``PennPed``) of one to three upright bars and ellipses, the "pedestrians"; the book's split
+keeps the last 50 in name order for testing, so the training split has 10.
 """
 
 from __future__ import annotations
 
-import io
-import pathlib
-import zipfile
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from _common import encode_image, shapes, write_zip
+
+ROOT = "PennFudanPed"
+MASK_PALETTE = [0, 0, 0] + [v for k in range(1, 256) for v in ((k * 67) % 256, (k * 151) % 256, (k * 29) % 256)]
 
 
-def build(folder: pathlib.Path) -> None:
-    from cvbook.data.shapes import generate_shapes
+def annotation(name: str, width: int, height: int, boxes: list[tuple[int, int, int, int]]) -> bytes:
+    label = '"PASpersonWalking"'
+    lines = ["# Compatible with PASCAL Annotation Version 1.00",
+             f'Image filename : "{ROOT}/PNGImages/{name}.png"',
+             f"Image size (X x Y x C) : {width} x {height} x 3",
+             'Database : "The Penn-Fudan-Pedestrian Database"',
+             f"Objects with ground truth : {len(boxes)} {{ {' '.join([label] * len(boxes))} }}",
+             "# Note there may be some objects not included in the ground truth list for they are severe-occluded",
+             "# or have very small size.",
+             "# Top left pixel co-ordinates : (1, 1)"]
+    for k, (x1, y1, x2, y2) in enumerate(boxes, start=1):
+        lines += [f"# Details for pedestrian {k} ({label})",
+                  f'Original label for object {k} {label} : "PennFudanPed"',
+                  f"Bounding box for object {k} {label} (Xmin, Ymin) - (Xmax, Ymax) : ({x1}, {y1}) - ({x2}, {y2})",
+                  f'Pixel mask for object {k} {label} : "{ROOT}/PedMasks/{name}_mask.png"', ""]
+    return ("\n".join(lines) + "\n").encode()
 
-    batch = generate_shapes(60, size=128, classes=("bar", "ellipse"), min_objects=1, max_objects=3,
-                            radius=(0.15, 0.3), seed=170)
-    images = batch.images[:, :, 16:112].numpy()
-    instances = batch.instances[:, 16:112].numpy()
-    folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(folder / "PennFudanPed.zip", "w", zipfile.ZIP_DEFLATED) as z:
-        def add(name: str, payload: bytes) -> None:
-            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), payload)
 
-        for i, (image, inst) in enumerate(zip(images, instances)):
-            name = f"FudanPed{i + 1:05d}"
-            ids = [k for k in np.unique(inst).tolist() if k > 0]
-            relabel = np.zeros(256, dtype=np.uint8)
-            relabel[ids] = np.arange(1, len(ids) + 1)
-            for kind, array, suffix in (("PNGImages", image.transpose(1, 2, 0), ""), ("PedMasks", relabel[inst], "_mask")):
-                buffer = io.BytesIO()
-                Image.fromarray(array).save(buffer, format="PNG")
-                add(f"PennFudanPed/{kind}/{name}{suffix}.png", buffer.getvalue())
-            boxes = "\n".join(f'Bounding box for object {j + 1} "PASpersonWalking" (Xmin, Ymin) - (Xmax, Ymax) : '
-                              f"({xs.min() + 1}, {ys.min() + 1}) - ({xs.max() + 1}, {ys.max() + 1})"
-                              for j, (ys, xs) in enumerate(np.nonzero(relabel[inst] == k + 1) for k in range(len(ids))))
-            add(f"PennFudanPed/Annotation/{name}.txt", f"Image filename : \"PennFudanPed/PNGImages/{name}.png\"\n{boxes}\n".encode())
+def build(folder: Path) -> None:
+    names = [f"FudanPed{i:05d}" for i in range(1, 31)] + [f"PennPed{i:05d}" for i in range(1, 31)]
+    images, instances, labels = shapes(len(names), 160, ("bar", "ellipse"), seed=500, radius=(0.15, 0.3),
+                                       max_objects=3)
+    members: dict[str, bytes] = {}
+    for n, name in enumerate(names):
+        width = 160 - 8 * (n % 4)  # widths vary like the photographs' do
+        image, inst = images[n, :, :width], instances[n, :, :width]
+        ids = [k for k in np.unique(inst) if k > 0]
+        mask = np.zeros(inst.shape, np.uint8)
+        boxes = []
+        for j, k in enumerate(ids, start=1):
+            ys, xs = np.nonzero(inst == k)
+            mask[inst == k] = j
+            boxes.append((int(xs.min()) + 1, int(ys.min()) + 1, int(xs.max()) + 1, int(ys.max()) + 1))
+        members[f"{ROOT}/PNGImages/{name}.png"] = encode_image(image, "PNG")
+        members[f"{ROOT}/PedMasks/{name}_mask.png"] = encode_image(mask, "PNG", MASK_PALETTE)
+        members[f"{ROOT}/Annotation/{name}.txt"] = annotation(name, width, 160, boxes)
+    members[f"{ROOT}/added-object-list.txt"] = b"# objects added after the first release: none in this stand-in\n"
+    members[f"{ROOT}/readme.txt"] = (b"Penn-Fudan Database for Pedestrian Detection and Segmentation: a stand-in "
+                                     b"generated by cvbook's full-profile rehearsal (same layout and formats).\n")
+    write_zip(folder / "PennFudanPed.zip", members)
