@@ -29,6 +29,29 @@ def test_compute_time_is_flops_over_throughput_and_the_slowest_part_wins():
     assert parts["total"] == max(parts["compute"], parts["overhead"], parts["data"])
 
 
+def test_cpu_work_is_items_times_its_measured_cost_and_counts_in_the_total():
+    threaded = t4.CpuWork("YOLO on the CPU", "small YOLO training image", 1_000)
+    single = t4.CpuWork("cascade", "LBP cascade scene", 10, threaded=False)
+    assert threaded.seconds() == pytest.approx(1_000 * t4.CPU_MS["small YOLO training image"] / 1e3 / t4.COLAB_CORES)
+    assert single.seconds() == pytest.approx(10 * t4.CPU_MS["LBP cascade scene"] / 1e3)
+    notebook = t4.Notebook(cpu_s=5, download_mb=40, cpu_work=[threaded, single])
+    parts = notebook.seconds()
+    assert parts["cpu cells"] == pytest.approx(5 + threaded.seconds() + single.seconds())
+    assert parts["total"] == pytest.approx(t4.SETUP_S + 40 / t4.DOWNLOAD_MB_PER_S * 1.5 + parts["cpu cells"])
+
+
+def test_every_notebook_has_an_estimate():
+    notebooks = {p.stem for folder in ("book", "labs/solutions") for p in (ROOT / folder).glob("*.ipynb")}
+    assert notebooks - set(t4.NOTEBOOKS) == set(), "add these notebooks to NOTEBOOKS in benchmarks/t4_estimates.py"
+    assert set(t4.NOTEBOOKS) - notebooks == set(), "these entries of NOTEBOOKS name no notebook"
+
+
+@pytest.mark.parametrize("name", list(t4.NOTEBOOKS))
+def test_each_full_profile_fits_a_colab_session(name):
+    notebook = t4.NOTEBOOKS[name]
+    assert notebook.minutes() <= t4.T4_SESSION_MIN, f"{name}: about {notebook.minutes()} min on a T4"
+
+
 @pytest.mark.parametrize("name", list(t4.NOTEBOOKS))
 def test_each_full_profile_fits_a_colab_session_and_says_so(name):
     notebook = t4.NOTEBOOKS[name]

@@ -129,10 +129,13 @@ def test_step_cap_keeps_every_epoch(monkeypatch):
     history = train.fit(nn.Linear(2, 3), loader, epochs=3, loss_fn=nn.CrossEntropyLoss(), val_loader=loader,
                         on_epoch_end=lambda epoch, model: seen.append(epoch), progress=False, verbose=False)
     assert seen == [1, 2, 3] and history.num_steps == 6 and history["epoch"] == [1.0, 2.0, 3.0]
-    monkeypatch.setenv("CVBOOK_MAX_STEPS", "2")  # fewer steps than epochs: one step per epoch
-    history = train.fit(nn.Linear(2, 3), loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), progress=False,
-                        verbose=False)
-    assert history.num_steps == 5 and len(history) == 5
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "2")  # fewer steps than epochs: one step in each of the first two
+    seen.clear()
+    history = train.fit(nn.Linear(2, 3), loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), val_loader=loader,
+                        on_epoch_end=lambda epoch, model: seen.append(epoch), progress=False, verbose=False)
+    assert history.num_steps == 2 and len(history) == 5 and seen == [1, 2, 3, 4, 5]
+    assert history["epoch"] == [1.0, 2.0, 3.0, 4.0, 5.0] and history["step"] == [1.0, 2.0, 2.0, 2.0, 2.0]
+    assert "train_loss" in history.rows[1] and "train_loss" not in history.rows[2] and "val_loss" in history.rows[4]
     monkeypatch.setenv("CVBOOK_MAX_STEPS", "100")  # more than the run needs: no effect
     history = train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), progress=False,
                         verbose=False)

@@ -26,9 +26,9 @@ every named loss and metric with its plot.
 
 The environment variable ``CVBOOK_MAX_STEPS`` caps the number of optimiser steps of every
 call (the full-profile rehearsal runs each notebook's real code path for a handful of steps):
-a call with ``steps=`` makes at most that many; a call with ``epochs=`` still runs every epoch
+a call with ``steps=`` makes at most that many; a call with ``epochs=`` still ends every epoch
 (its validation and ``on_epoch_end``, which may act at a given epoch), each cut to
-``max(1, CVBOOK_MAX_STEPS // epochs)`` steps.
+``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and the epochs past the cap without a step.
 """
 
 from __future__ import annotations
@@ -279,9 +279,9 @@ def fit(
     planned = total
     cap = _max_steps()
     if cap and total > cap:
-        if epochs is not None:  # every epoch still ends (validation, on_epoch_end), each cut short
-            per_epoch = period = max(1, min(per_epoch, cap // epochs))
-            total = epochs * per_epoch
+        if epochs is not None:  # every epoch still ends (validation, on_epoch_end), each cut short;
+            per_epoch = period = max(1, min(per_epoch, cap // epochs))  # past the cap, without a step
+            total = min(epochs * per_epoch, cap)
         else:
             total = cap
 
@@ -303,6 +303,32 @@ def fit(
     batches = itertools.chain.from_iterable(itertools.repeat(train_loader)) if steps is not None else \
         itertools.chain.from_iterable(itertools.islice(train_loader, per_epoch) for _ in range(epochs))
     bar = tqdm(total=total, disable=not progress, leave=False, file=sys.stdout, mininterval=1.0)
+
+    def end_period(done: int, epoch: float | None = None) -> None:
+        """Close an epoch (or ``eval_every`` period) after ``done`` steps: validate, call
+        ``on_epoch_end``, record the row, print it."""
+        nonlocal period_start, sums, count
+        row = {f"train_{k}": v / count for k, v in sums.items()} if count else {}
+        if val_loader is not None:
+            row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics, device,
+                                                           step=step).items()})
+            model.train()
+        if epoch is None:
+            epoch = done / per_epoch if per_epoch else float(len(history.rows) + 1)
+        row.update(epoch=epoch,
+                   step=float(done), lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - period_start)
+        if on_epoch_end is not None:
+            extra = on_epoch_end(len(history.rows) + 1, model)
+            if extra:
+                row.update({k: float(v) for k, v in extra.items()})
+            model.train()
+        history.rows.append(row)
+        if verbose:
+            label = f"epoch {len(history.rows):>3}" + (f"/{epochs}" if epochs else f"  step {done}/{total}")
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step"))
+            print(f"{label}  {shown}  ({row['seconds']:.1f} s)", flush=True)
+        period_start, sums, count = time.perf_counter(), {}, 0
+
     model.train()
     try:
         for i, batch in enumerate(batches):
@@ -345,28 +371,13 @@ def fit(
                 print(f"step {i + 1:>5}/{total}  {shown}  ({history.seconds:.0f} s)", flush=True)
             out_of_time = time_budget is not None and history.seconds >= time_budget
             if (i + 1) % period == 0 or i + 1 == total or out_of_time:
-                row = {f"train_{k}": v / count for k, v in sums.items()}
-                if val_loader is not None:
-                    row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics, device,
-                                                                   step=step).items()})
-                    model.train()
-                row.update(epoch=(i + 1) / per_epoch if per_epoch else float(len(history.rows) + 1),
-                           step=float(i + 1), lr=optimizer.param_groups[0]["lr"],
-                           seconds=time.perf_counter() - period_start)
-                if on_epoch_end is not None:
-                    extra = on_epoch_end(len(history.rows) + 1, model)
-                    if extra:
-                        row.update({k: float(v) for k, v in extra.items()})
-                    model.train()
-                history.rows.append(row)
-                if verbose:
-                    label = f"epoch {len(history.rows):>3}" + (f"/{epochs}" if epochs else f"  step {i + 1}/{total}")
-                    shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step"))
-                    print(f"{label}  {shown}  ({row['seconds']:.1f} s)", flush=True)
-                period_start, sums, count = time.perf_counter(), {}, 0
+                end_period(i + 1)
             if out_of_time:
                 history.stopped_by_budget = i + 1 < total
                 break
+        if epochs is not None and not history.stopped_by_budget:
+            while len(history.rows) < epochs:  # capped by CVBOOK_MAX_STEPS: the remaining epochs end untrained
+                end_period(total, epoch=float(len(history.rows) + 1))
     finally:
         bar.close()
     history.seconds = time.perf_counter() - start

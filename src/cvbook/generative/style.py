@@ -110,7 +110,8 @@ def vgg_layer_names(features: nn.Sequential) -> dict[str, int]:
 def vgg19_features(weights: str | None = None, width: float = 1.0, seed: int = 0) -> nn.Sequential:
     """VGG-19's convolutional part with torchvision's layer indices.
 
-    ``weights="DEFAULT"``: torchvision's ImageNet weights (downloaded once). ``weights=None``:
+    ``weights="DEFAULT"``: torchvision's ImageNet weights (``VGG19_Weights.DEFAULT``, downloaded
+    once). ``weights=None``:
     random He-normal weights (as torchvision initialises VGG, seeded by ``seed``), with every
     layer ``width`` times as wide (``width=0.25``: 16, 32, 64, 128, 128 channels), which keeps
     the layer indices of :func:`vgg_layer_names`.

@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .watch import can_switch_users
+
 __all__ = ["Limits", "Sandbox", "SandboxError", "available", "choose", "KINDS", "HOME"]
 
 KINDS = ("bubblewrap", "unshare")
@@ -184,8 +186,8 @@ def available(kind: str) -> str | None:
     if kind == "unshare":
         if shutil.which("unshare") is None:
             return "unshare (util-linux) is not installed"
-        if os.geteuid() != 0:
-            return "the unshare sandbox needs root; as another user, install bubblewrap"
+        if not can_switch_users():
+            return "the unshare sandbox needs root (with the sandbox users' ids mapped); install bubblewrap"
     return None
 
 

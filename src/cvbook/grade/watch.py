@@ -34,15 +34,29 @@ def _lock_dir() -> Path:
     return path
 
 
+def can_switch_users() -> bool:
+    """Whether this process may run submissions as the sandbox users: root, with their ids mapped
+    (inside a user namespace that maps only root, as ``unshare -r`` makes, it may not)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            ranges = [tuple(map(int, line.split())) for line in f if line.strip()]
+    except OSError:
+        return True
+    return any(inside <= UID_BASE and UID_BASE + UID_COUNT <= inside + count for inside, _, count in ranges)
+
+
 class UidSlot:
-    """``with UidSlot() as uid``: a free sandbox user id while inside (``None`` unless root)."""
+    """``with UidSlot() as uid``: a free sandbox user id while inside (``None`` unless
+    :func:`can_switch_users`)."""
 
     def __init__(self) -> None:
         self.uid: int | None = None
         self._fd: int | None = None
 
     def __enter__(self) -> int | None:
-        if os.geteuid() != 0:
+        if not can_switch_users():
             return None
         lock_dir = _lock_dir()
         start = (os.getpid() * 7919) % UID_COUNT

@@ -74,6 +74,22 @@ def _describe(x) -> str:
     return f"an array of shape {x.shape} with mean {float(x.mean()):.4f}"
 
 
+def _confirmed(x, original: Any = None) -> str:
+    """What a passing check prints about the expected value: exact values (integers, booleans)
+    as they are; floating-point values only by shape, since their last digits depend on the
+    machine and a checked output must not (the grader compares these lines)."""
+    import numpy as np
+
+    if isinstance(original, (bool, np.bool_)):
+        return str(bool(original))
+    exact = x.dtype.kind in "biu" or (x.dtype.kind == "f" and bool(np.all(np.isfinite(x) & (x == np.round(x)))))
+    if exact and x.size <= 8:
+        return np.array2string(x.astype(np.int64), separator=", ") if x.ndim else str(int(x))
+    if x.ndim == 0:
+        return "matches the expected value"
+    return f"{'an array' if exact else 'matches the expected array'} of shape {tuple(x.shape)}"
+
+
 @dataclass
 class _CellRecord:
     passed: bool
@@ -93,8 +109,8 @@ def check(name: str, got: Any, expected: Any, *, atol: float = 1e-6, rtol: float
 
     Numbers, sequences, arrays and tensors are compared with a tolerance
     (``numpy.allclose``); strings and other plain values with ``==``. ``got`` must be a plain
-    value (number, string, list or tuple, NumPy array, tensor). Prints ``✓ name: <expected>``
-    when they agree; raises ``AssertionError("✗ name: got ..., expected ...")`` otherwise.
+    value (number, string, list or tuple, NumPy array, tensor). Prints ``✓ name: ...`` when
+    they agree (exact expected values in full, floating-point ones by shape only); raises ``AssertionError("✗ name: got ..., expected ...")`` otherwise.
     """
     import numpy as np
 
@@ -121,7 +137,7 @@ def check(name: str, got: Any, expected: Any, *, atol: float = 1e-6, rtol: float
         _record(False, message)
         raise AssertionError(message)
     _record(True, name)
-    print(f"✓ {name}: {_describe(b)}")
+    print(f"✓ {name}: {_confirmed(b, expected)}")
 
 
 def summary(total: int) -> None:

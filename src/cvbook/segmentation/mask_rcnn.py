@@ -71,8 +71,8 @@ def small_mask_rcnn(num_classes: int, image_size: int = 64, width: int = 64,
 
 
 def pretrained_mask_rcnn(num_classes: int, weights: str | None = "DEFAULT"):
-    """torchvision's ``maskrcnn_resnet50_fpn`` (COCO weights by default) with new box and mask
-    predictors for ``num_classes`` classes (plus the background), ready to fine-tune."""
+    """torchvision's ``maskrcnn_resnet50_fpn`` (COCO weights by default:
+    ``MaskRCNN_ResNet50_FPN_Weights.DEFAULT``) with new box and mask predictors for ``num_classes`` classes (plus the background), ready to fine-tune."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
     from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
