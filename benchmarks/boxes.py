@@ -240,7 +240,7 @@ def bench_map(args) -> list[Row]:
                                                      p["labels"].tolist())]
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
-        coco_gt.dataset = {"images": [{"id": i} for i in range(num_images)], "annotations": annotations,
+        coco_gt.dataset = {"info": {}, "images": [{"id": i} for i in range(num_images)], "annotations": annotations,
                            "categories": [{"id": c} for c in range(num_classes)]}
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results)

@@ -546,8 +546,9 @@ def notebook_path(name: str):
 
 
 def write_statement(name: str) -> bool:
-    """Put :func:`statement` into the notebook's markdown cell ``full-profile-t4`` (made at the end
-    the first time); returns whether the file changed. Markdown only: no output goes stale."""
+    """Put :func:`statement` into the notebook's markdown cell ``full-profile-t4`` (made at the end,
+    or before a lab's closing summary cell, the first time); returns whether the file changed.
+    Markdown only: no output goes stale."""
     import json
 
     path = notebook_path(name)
@@ -558,7 +559,11 @@ def write_statement(name: str) -> bool:
     if cells:
         cells[0]["source"] = source.splitlines(keepends=True)
     else:
-        nb["cells"].append({"cell_type": "markdown", "id": CELL_ID, "metadata": {}, "source": source.splitlines(keepends=True)})
+        cell = {"cell_type": "markdown", "id": CELL_ID, "metadata": {}, "source": source.splitlines(keepends=True)}
+        ids = [c.get("id") for c in nb["cells"]]
+        # a lab ends with its pass count (cvbook.labs): the statement goes just before it
+        at = ids.index("checks-summary") if "checks-summary" in ids else len(ids)
+        nb["cells"].insert(at, cell)
     new = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     if new != text:
         path.write_text(new)

@@ -110,7 +110,7 @@ def test_oxford_pets_standin_against_torchvision(served_standins, tmp_path):
 
     served_standins("oxford-iiit-pet")
     ds = data.load("oxford-iiit-pet", split="test", size=64)
-    assert len(ds) == 16 and len(data.load("oxford-iiit-pet", split="trainval")) == 24
+    assert len(ds) == 16 and len(data.load("oxford-iiit-pet", split="trainval")) == 32
     # torchvision reads the same folder (it wants it named oxford-iiit-pet under its root)
     reference = OxfordIIITPet(str(tmp_path / "data"), split="test", target_types="segmentation")
     assert len(reference) == len(ds)

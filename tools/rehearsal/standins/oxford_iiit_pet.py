@@ -3,8 +3,9 @@ full-profile rehearsal.
 
 The same archive types and layout as the real ones: gzipped tars holding ``images/<Breed>_<n>.jpg``
 (RGB JPEG) and ``annotations/{list,trainval,test}.txt`` (lines ``name class species breed_id``)
-with ``annotations/trimaps/<name>.png`` (mode L: 1 pet, 2 background, 3 border). 24 trainval and
-16 test images of 128×112 generated scenes, deterministic bytes.
+with ``annotations/trimaps/<name>.png`` (mode L: 1 pet, 2 background, 3 border). 32 trainval
+(chapter 15 trains on batches of 32 and drops incomplete ones) and 16 test images of 128×112
+generated scenes, deterministic bytes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def build(folder: pathlib.Path) -> None:
 
     from cvbook.data.shapes_segmentation import generate_scenes
 
-    images, masks = generate_scenes(40, size=128, classes=3, layers=1, seed=37, radius=(0.2, 0.3), max_objects=2)
+    images, masks = generate_scenes(48, size=128, classes=3, layers=1, seed=37, radius=(0.2, 0.3), max_objects=2)
     images, masks = images[:, :, 8:120].numpy(), masks[:, 8:120].numpy()
     names, lines, image_files, annotation_files = [], [], {}, {}
     for i, (image, mask) in enumerate(zip(images, masks)):
@@ -54,8 +55,8 @@ def build(folder: pathlib.Path) -> None:
         Image.fromarray(trimap, mode="L").save(buffer, format="PNG")
         annotation_files[f"annotations/trimaps/{name}.png"] = buffer.getvalue()
     annotation_files["annotations/list.txt"] = ("#Image CLASS-ID SPECIES BREED ID\n" + "\n".join(lines) + "\n").encode()
-    annotation_files["annotations/trainval.txt"] = ("\n".join(lines[:24]) + "\n").encode()
-    annotation_files["annotations/test.txt"] = ("\n".join(lines[24:]) + "\n").encode()
+    annotation_files["annotations/trainval.txt"] = ("\n".join(lines[:32]) + "\n").encode()
+    annotation_files["annotations/test.txt"] = ("\n".join(lines[32:]) + "\n").encode()
     folder.mkdir(parents=True, exist_ok=True)
     _targz(folder / "images.tar.gz", image_files)
     _targz(folder / "annotations.tar.gz", annotation_files)
