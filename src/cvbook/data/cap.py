@@ -1,6 +1,6 @@
 """A cap on the number of items of every dataset, for rehearsing the full profile.
 
-``CVBOOK_MAX_ITEMS`` makes :func:`cvbook.data.load` (and the loaders of the real datasets)
+``CVBOOK_MAX_ITEMS`` makes :func:`cvbook.data.registry.load` (and the loaders of the real datasets)
 return at most that many items of each downloaded dataset, the first ones, so that a
 notebook's full profile runs its real code path, full-size models and inputs included, on a
 handful of images. Generated and shipped datasets are left alone: their size is the ``n`` the

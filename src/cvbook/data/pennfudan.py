@@ -116,6 +116,6 @@ def download(root: str | Path | None = None) -> Path:
 def load(split: str = "train", root: str | Path | None = None, transforms: Callable | None = None) -> Dataset:
     """Download if needed, then return the ``split`` of :class:`PennFudan` (a registry builder).
 
-    ``$CVBOOK_MAX_ITEMS`` caps the number of images, as for :func:`cvbook.data.load`.
+    ``$CVBOOK_MAX_ITEMS`` caps the number of images, as for :func:`cvbook.data.registry.load`.
     """
     return cap(PennFudan(download(root), split=split, transforms=transforms), "penn-fudan")

@@ -31,7 +31,7 @@ from cvbook.labs import cells as labcells
 from .source import Lab
 
 __all__ = ["InvalidNotebook", "SubmittedCell", "Submission", "Rebuilt", "read_submission", "rebuild",
-           "MAX_BYTES", "SEAL_PREFIX", "PROLOGUE_ID"]
+           "suspicious", "MAX_BYTES", "SEAL_PREFIX", "PROLOGUE_ID"]
 
 MAX_BYTES = 20_000_000
 SEAL_PREFIX = "_cvbook_seal_"

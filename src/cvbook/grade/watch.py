@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["UidSlot", "kill_user", "processes_of", "stray_processes", "descendants", "kill_tree", "Watchdog"]
+__all__ = ["can_switch_users", "UidSlot", "kill_user", "processes_of", "stray_processes", "descendants", "kill_tree", "Watchdog"]
 
 UID_BASE = int(os.environ.get("CVBOOK_GRADE_UID_BASE", "3500000"))
 UID_COUNT = 1000
@@ -49,7 +49,7 @@ def can_switch_users() -> bool:
 
 class UidSlot:
     """``with UidSlot() as uid``: a free sandbox user id while inside (``None`` unless
-    :func:`can_switch_users`)."""
+    :func:`cvbook.grade.watch.can_switch_users`)."""
 
     def __init__(self) -> None:
         self.uid: int | None = None
