@@ -53,7 +53,7 @@ sandbox:
 # nbval runs every chapter here; every lab source runs through nbval in the grader's sandbox
 # (tests/test_grade_labs.py: the source itself must score full marks), so not a second time here.
 test: $(STAMP) browser sandbox book
-	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q tests book
+	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q --durations=20 tests book
 	$(MAKE) --no-print-directory rehearsal
 
 # The full profile, rehearsed offline (tools/rehearsal): every notebook of book/ and

@@ -11,10 +11,10 @@ from cvbook.grade.source import load_lab
 from grading import corpus
 from grading.harness import plain_nbval
 
-# attack -> whether it works undefended; patched references print the student's wrong value,
-# which the output comparison catches even without the seal
+# attack -> whether it works undefended (a passing floating-point check prints no digits, so
+# patched references that make the expected value the student's wrong one pass the comparison)
 ATTACKS = {"fake_check": True, "fake_code": True, "fake_comparison": True, "fake_transformer": True, "fake_handler": True,
-           "fake_references": False, "read_source": True}
+           "fake_references": True, "read_source": True}
 
 
 @pytest.fixture(scope="module")

@@ -277,9 +277,9 @@ get_ipython().input_transformers_post.append(
 FAKE_HANDLER = """\
 import re
 def handler(shell, kind, value, tb, tb_offset=None):
-    match = re.match(r"✗ (.*): got .*, expected (.*)", str(value))
-    if match:
-        print(f"✓ {match[1]}: {match[2]}")
+    match = re.match(r"✗ (.*?): got ", str(value))
+    if match:  # the success line of a floating-point check
+        print(f"✓ {match[1]}: matches the expected value")
 get_ipython().set_custom_exc((AssertionError,), handler)
 """
 def tampered_checks(ctx: Context) -> bytes:

@@ -150,13 +150,13 @@ class Sandbox:
                 made.update([*parents, path])
                 return [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)] + [option, path, path]
 
-            for path in self.keep:
-                args += bind("--ro-bind", path)
             args += ["--proc", "/proc", "--dev", "/dev",
                      "--perms", "1777", "--size", "67108864", "--tmpfs", "/dev/shm",
                      "--perms", "1777", "--size", scratch, "--tmpfs", "/tmp",
                      "--perms", "0777", "--size", scratch, "--tmpfs", HOME]
             made.update(["/tmp", HOME])
+            for path in self.keep:  # after the tmpfs mounts, which would hide a Python kept under /tmp
+                args += bind("--ro-bind", path)
             args += bind("--bind", str(runtime)) + ["--chdir", HOME, "--clearenv"]
             for key, value in self.environment(HOME).items():
                 args += ["--setenv", key, value]
