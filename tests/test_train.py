@@ -135,11 +135,16 @@ def test_step_cap_keeps_every_epoch(monkeypatch):
                         on_epoch_end=lambda epoch, model: seen.append(epoch), progress=False, verbose=False)
     assert history.num_steps == 2 and len(history) == 5 and seen == [1, 2, 3, 4, 5]
     assert history["epoch"] == [1.0, 2.0, 3.0, 4.0, 5.0] and history["step"] == [1.0, 2.0, 2.0, 2.0, 2.0]
-    assert "train_loss" in history.rows[1] and "train_loss" not in history.rows[2] and "val_loss" in history.rows[4]
+    assert history.rows[4]["train_loss"] == history.rows[1]["train_loss"] and "val_loss" in history.rows[4]
     monkeypatch.setenv("CVBOOK_MAX_STEPS", "100")  # more than the run needs: no effect
     history = train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), progress=False,
                         verbose=False)
     assert history.num_steps == 16
+
+
+def test_evaluating_an_empty_loader_says_so():
+    with pytest.raises(ValueError, match="empty loader"):
+        train.evaluate(nn.Linear(2, 3), DataLoader(_blobs(8), batch_size=32, drop_last=True), nn.CrossEntropyLoss())
 
 
 def test_an_empty_loader_is_an_error_not_a_hang():

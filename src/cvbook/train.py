@@ -28,7 +28,8 @@ The environment variable ``CVBOOK_MAX_STEPS`` caps the number of optimiser steps
 call (the full-profile rehearsal runs each notebook's real code path for a handful of steps):
 a call with ``steps=`` makes at most that many; a call with ``epochs=`` still ends every epoch
 (its validation and ``on_epoch_end``, which may act at a given epoch), each cut to
-``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and the epochs past the cap without a step.
+``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and the epochs past the cap without a step (their
+rows repeat the last training averages).
 """
 
 from __future__ import annotations
@@ -180,7 +181,10 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
                 sums[name] = sums.get(name, 0.0) + value * n
     finally:
         model.train(was_training)
-    return {k: v / max(count, 1) for k, v in sums.items()}
+    if count == 0:
+        raise ValueError("evaluate() got an empty loader: its dataset has no items (or fewer than one batch with "
+                         "drop_last=True); check the split or subset it comes from")
+    return {k: v / count for k, v in sums.items()}
 
 
 @torch.no_grad()
@@ -308,7 +312,10 @@ def fit(
         """Close an epoch (or ``eval_every`` period) after ``done`` steps: validate, call
         ``on_epoch_end``, record the row, print it."""
         nonlocal period_start, sums, count
-        row = {f"train_{k}": v / count for k, v in sums.items()} if count else {}
+        if count:
+            row = {f"train_{k}": v / count for k, v in sums.items()}
+        else:  # an epoch past CVBOOK_MAX_STEPS, without a step: the last training averages stand
+            row = {k: v for k, v in (history.rows[-1] if history.rows else {}).items() if k.startswith("train_")}
         if val_loader is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics, device,
                                                            step=step).items()})
