@@ -25,15 +25,19 @@ def result_name(notebook: Path) -> str:
 
 
 def longest_first(notebooks: list[Path]) -> list[Path]:
-    """The notebooks, those that took the most CPU time in the last rehearsal first (then by name),
-    so that two workers finish together instead of one waiting for the last long notebook."""
-    def last_cpu(notebook: Path) -> float:
-        try:
-            return json.loads((prepare.BUILD / "results" / f"{result_name(notebook)}.json").read_text())["cpu_seconds"]
-        except (OSError, ValueError, KeyError):
-            return 0.0
+    """The notebooks, the longest first (then by name), so that two workers finish together instead
+    of one waiting for the last long notebook: wall seconds of the last rehearsal here, else those
+    recorded in ``timings.json`` (a clean clone, as in CI; ``report.py --update-timings`` writes it)."""
+    recorded = json.loads((Path(__file__).with_name("timings.json")).read_text())
 
-    return sorted(notebooks, key=lambda p: (-last_cpu(p), p.as_posix()))
+    def last_seconds(notebook: Path) -> float:
+        name = result_name(notebook)
+        try:
+            return json.loads((prepare.BUILD / "results" / f"{name}.json").read_text())["seconds"]
+        except (OSError, ValueError, KeyError):
+            return recorded.get(name, 0.0)
+
+    return sorted(notebooks, key=lambda p: (-last_seconds(p), p.as_posix()))
 
 
 NOTEBOOKS = longest_first(sorted([*ROOT.glob("book/*.ipynb"), *ROOT.glob("labs/solutions/*.ipynb")]))
