@@ -58,7 +58,8 @@ test: $(STAMP) browser sandbox book
 
 # The full profile, rehearsed offline (tools/rehearsal): every notebook of book/ and
 # labs/solutions/ with CVBOOK_PROFILE=full against miniature datasets and weight stand-ins served
-# on 127.0.0.1, nothing else reachable, a handful of steps and items. One test per notebook.
+# on 127.0.0.1, nothing else reachable, one step per fit and a handful of items. One test per
+# notebook; a notebook whose code never selects the profile is its quick run, which `make test` checks.
 rehearsal: $(STAMP)
 	$(PY) -m pytest -n 2 -q -p no:cacheprovider tools/rehearsal/test_notebooks.py; \
 	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status

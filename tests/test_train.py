@@ -142,6 +142,16 @@ def test_step_cap_keeps_every_epoch(monkeypatch):
     assert history.num_steps == 16
 
 
+def test_step_cap_keeps_every_period_of_a_steps_run(monkeypatch):
+    """Capped, a call with steps= and eval_every still ends every period (on_epoch_end included)."""
+    loader = DataLoader(_blobs(64), batch_size=8)
+    seen = []
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "3")
+    history = train.fit(nn.Linear(2, 3), loader, steps=20, eval_every=5, loss_fn=nn.CrossEntropyLoss(),
+                        on_epoch_end=lambda period, model: seen.append(period), progress=False, verbose=False)
+    assert history.num_steps == 3 and seen == [1, 2, 3, 4] and history["step"] == [3.0, 3.0, 3.0, 3.0]
+
+
 def test_evaluating_an_empty_loader_says_so():
     with pytest.raises(ValueError, match="empty loader"):
         train.evaluate(nn.Linear(2, 3), DataLoader(_blobs(8), batch_size=32, drop_last=True), nn.CrossEntropyLoss())

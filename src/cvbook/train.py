@@ -26,10 +26,10 @@ every named loss and metric with its plot.
 
 The environment variable ``CVBOOK_MAX_STEPS`` caps the number of optimiser steps of every
 call (the full-profile rehearsal runs each notebook's real code path for a handful of steps):
-a call with ``steps=`` makes at most that many; a call with ``epochs=`` still ends every epoch
-(its validation and ``on_epoch_end``, which may act at a given epoch), each cut to
-``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and the epochs past the cap without a step (their
-rows repeat the last training averages).
+at most that many in all. Every epoch (with ``epochs=``) or period (``eval_every``) still ends,
+with its validation and ``on_epoch_end`` (which may act at a given epoch): with ``epochs=`` each
+is cut to ``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and those past the cap have no step
+(their rows repeat the last training averages).
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def fit(
     else:
         total = check_positive_int(steps, "steps")
         period = check_positive_int(eval_every, "eval_every") if eval_every else (per_epoch or total)
-    planned = total
+    planned, planned_period = total, period
     cap = _max_steps()
     if cap and total > cap:
         if epochs is not None:  # every epoch still ends (validation, on_epoch_end), each cut short;
@@ -382,9 +382,10 @@ def fit(
             if out_of_time:
                 history.stopped_by_budget = i + 1 < total
                 break
-        if epochs is not None and not history.stopped_by_budget:
-            while len(history.rows) < epochs:  # capped by CVBOOK_MAX_STEPS: the remaining epochs end untrained
-                end_period(total, epoch=float(len(history.rows) + 1))
+        if cap and not history.stopped_by_budget:  # capped: the remaining epochs or periods end untrained
+            periods = epochs if epochs is not None else math.ceil(planned / planned_period)
+            while len(history.rows) < periods:
+                end_period(total, epoch=float(len(history.rows) + 1) if epochs is not None else None)
     finally:
         bar.close()
     history.seconds = time.perf_counter() - start

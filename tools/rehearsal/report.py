@@ -28,7 +28,8 @@ def main() -> int:
     print(f"{'notebook':44} {'wall s':>7} {'CPU s':>7}  verdict")
     for r in sorted(results, key=lambda r: -r["cpu_seconds"]):
         name = Path(r["notebook"]).relative_to(prepare.ROOT).as_posix()
-        verdict = "FAILED" if run.problems(r) else "ok"
+        verdict = "FAILED" if run.problems(r) else ("same as the quick profile (no profile switch): its "
+                                                    "quick run is the test" if r.get("same_as_quick") else "ok")
         print(f"{name:44} {r['seconds']:7.1f} {r['cpu_seconds']:7.1f}  {verdict}"
               + (f"  ({len(r['assertions'])} assertion(s) not met, as expected of a capped run)" if r["assertions"] else ""))
     print(f"{'all notebooks':44} {sum(r['seconds'] for r in results):7.1f} {sum(r['cpu_seconds'] for r in results):7.1f}"
