@@ -247,7 +247,7 @@ def test_a_notebook_that_reaches_out_fails_the_rehearsal(built, tmp_path, netns)
     assert "ValueError: a real bug" in result["failed"]
     cells = nbformat.read(tmp_path / "work" / "sneaky.ipynb", as_version=4).cells
     stdout = ["".join(o["text"] for o in c.outputs if o.get("name") == "stdout") for c in cells]
-    assert stdout[0] == "full 2\n"
+    assert stdout[0] == f"full {run.CAPS['CVBOOK_MAX_STEPS']}\n"
     cap = int(run.CAPS["CVBOOK_MAX_ITEMS"].split("penn-fudan=")[1].split(",")[0])
     assert stdout[3].endswith(f"{cap}\n")  # downloaded from 127.0.0.1 (checksummed), capped
     assert stdout[5] == "after the assertion\n" and not cells[7].outputs
