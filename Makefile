@@ -26,7 +26,13 @@ help:
 	@echo "make bench             time the box toolkit against its references"
 	@echo "make bench-grade       time the grader on 200 generated submissions of lab 4"
 
+# torch's CUDA build and its libraries take about 6.5 GB in the venv; pip's download cache would
+# hold a second copy of every wheel, so it is off (a CI run once ran out of disk with it on).
+$(STAMP): export PIP_NO_CACHE_DIR := 1
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@free_kb=$$(df -Pk . | awk 'NR==2 {print $$4}'); if [ "$$free_kb" -lt 8000000 ]; then \
+	  echo "warning: $$((free_kb / 1048576)) GiB free here; the venv needs about 7 GiB (torch's CUDA build)." \
+	       "If pip fails with 'No space left on device', free some space and run make again."; fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -42,13 +48,13 @@ book: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null && apt-get clean; }
 
 # The grader's sandbox (bubblewrap) comes from Debian too; its tests fail in CI without it.
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "installing Debian's bubblewrap for the grader's sandbox"; \
-	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }
+	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null && apt-get clean; }
 
 # nbval runs every chapter here; every lab source runs through nbval in the grader's sandbox
 # (tests/test_grade_labs.py: the source itself must score full marks), so not a second time here.
