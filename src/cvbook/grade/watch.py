@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -82,36 +83,39 @@ class UidSlot:
         self.uid = self._fd = None
 
 
-def processes_of(uid: int) -> list[int]:
-    """The live (not zombie) processes whose real user id is ``uid``."""
-    found = []
+def _proc_files(name: str) -> Iterator[tuple[int, bytes]]:
+    """``(pid, contents of /proc/pid/name)`` for every process that is still there to be read."""
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                with open(f"/proc/{entry.name}/status", "rb") as f:
-                    status = f.read()
+                with open(f"/proc/{entry.name}/{name}", "rb") as f:
+                    yield int(entry.name), f.read()
             except OSError:
-                continue
-            state = re.search(rb"^State:\s+(\S)", status, re.MULTILINE)
-            real = re.search(rb"^Uid:\s+(\d+)", status, re.MULTILINE)
-            if real and int(real.group(1)) == uid and not (state and state.group(1) in (b"Z", b"X")):
-                found.append(int(entry.name))
-    return found
+                continue  # ended while we looked
+
+
+def _live_processes_by_uid() -> dict[int, list[int]]:
+    """Real user id -> the live (not zombie) processes it owns."""
+    by_uid: dict[int, list[int]] = {}
+    for pid, status in _proc_files("status"):
+        state = re.search(rb"^State:\s+(\S)", status, re.MULTILINE)
+        real = re.search(rb"^Uid:\s+(\d+)", status, re.MULTILINE)
+        if real and not (state and state.group(1) in (b"Z", b"X")):
+            by_uid.setdefault(int(real.group(1)), []).append(pid)
+    return by_uid
+
+
+def processes_of(uid: int) -> list[int]:
+    """The live (not zombie) processes whose real user id is ``uid``."""
+    return _live_processes_by_uid().get(uid, [])
 
 
 def stray_processes() -> dict[int, list[int]]:
     """Processes of sandbox users that no grader holds at the moment (there should be none)."""
-    by_uid: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                uid = entry.stat().st_uid
-            except OSError:
-                continue
-            if UID_BASE <= uid < UID_BASE + UID_COUNT:
-                by_uid.setdefault(uid, []).append(int(entry.name))
     stray = {}
-    for uid, pids in by_uid.items():
+    for uid, pids in _live_processes_by_uid().items():
+        if not UID_BASE <= uid < UID_BASE + UID_COUNT:
+            continue
         fd = os.open(_lock_dir() / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -146,15 +150,9 @@ def kill_user(uid: int, attempts: int = 20) -> bool:
 def _table() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, resident pages) of every process."""
     table = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2:].split()
-            table[int(entry.name)] = (int(fields[1]), int(fields[21]))
+    for pid, stat in _proc_files("stat"):
+        fields = stat[stat.rfind(b")") + 2:].split()  # after the command name, which may hold spaces
+        table[pid] = (int(fields[1]), int(fields[21]))
     return table
 
 

@@ -158,6 +158,30 @@ class DetectionMAP:
     iou_thresholds: tuple[float, ...]
     interpolation: str = "coco"
 
+    @classmethod
+    def from_ap(cls, ap: Tensor, classes: Sequence[int], num_gt: Sequence[int], iou_thresholds: Sequence[float],
+                interpolation: str) -> DetectionMAP:
+        """The summary of an ``(T, C)`` AP table: ``T = len(iou_thresholds)``, ``C = len(classes)``
+        (``C = 0``: every average is NaN), ``num_gt`` ground-truth objects per class."""
+        thresholds = tuple(float(t) for t in iou_thresholds)
+
+        def at(threshold: float) -> float:
+            rows = [i for i, t in enumerate(thresholds) if abs(t - threshold) < 1e-9]
+            return float(ap[rows[0]].mean()) if rows and ap.shape[1] else float("nan")
+
+        class_list = [int(c) for c in classes]
+        return cls(
+            map=float(ap.mean()) if ap.numel() else float("nan"),
+            map_50=at(0.5),
+            map_75=at(0.75),
+            per_class={c: float(v) for c, v in zip(class_list, ap.mean(dim=0))},
+            ap=ap,
+            classes=class_list,
+            num_gt={c: int(n) for c, n in zip(class_list, num_gt)},
+            iou_thresholds=thresholds,
+            interpolation=interpolation,
+        )
+
     def __repr__(self) -> str:
         return (
             f"DetectionMAP(map={self.map:.4f}, map_50={self.map_50:.4f}, map_75={self.map_75:.4f}, "
@@ -344,33 +368,15 @@ def mean_average_precision(
     classes, num_gt, is_tp, valid, _ = _ranked_matches(predictions, targets, thresholds, max_detections)
     num_classes, num_thresholds, width = is_tp.shape[1], len(thresholds), is_tp.shape[2]
     if num_classes == 0:
-        nan = float("nan")
-        empty = torch.zeros(num_thresholds, 0, dtype=torch.float64)
-        return DetectionMAP(nan, nan, nan, {}, empty, [], {}, thresholds, interpolation)
-    ap_np = _ap_from_ranked(
-        is_tp.reshape(-1, width),
-        np.broadcast_to(valid, (num_thresholds, num_classes, width)).reshape(-1, width),
-        np.tile(num_gt, num_thresholds),
-        interpolation,
-    ).reshape(num_thresholds, num_classes)
-    ap = torch.from_numpy(ap_np)
-
-    def at(threshold: float) -> float:
-        rows = [i for i, t in enumerate(thresholds) if abs(t - threshold) < 1e-9]
-        return float(ap[rows[0]].mean()) if rows else float("nan")
-
-    class_list = [int(c) for c in classes]
-    return DetectionMAP(
-        map=float(ap.mean()),
-        map_50=at(0.5),
-        map_75=at(0.75),
-        per_class={c: float(v) for c, v in zip(class_list, ap.mean(dim=0))},
-        ap=ap,
-        classes=class_list,
-        num_gt={c: int(n) for c, n in zip(class_list, num_gt)},
-        iou_thresholds=thresholds,
-        interpolation=interpolation,
-    )
+        ap = torch.zeros(num_thresholds, 0, dtype=torch.float64)
+    else:
+        ap = torch.from_numpy(_ap_from_ranked(
+            is_tp.reshape(-1, width),
+            np.broadcast_to(valid, (num_thresholds, num_classes, width)).reshape(-1, width),
+            np.tile(num_gt, num_thresholds),
+            interpolation,
+        ).reshape(num_thresholds, num_classes))
+    return DetectionMAP.from_ap(ap, classes.tolist(), num_gt.tolist(), thresholds, interpolation)
 
 
 def precision_recall_curve(

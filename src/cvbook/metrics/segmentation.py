@@ -291,19 +291,7 @@ def mask_average_precision(
         mine = (labels_all == cls).numpy()
         for t in range(len(thresholds)):
             ap[t, c] = average_precision(scores_all[mine], torch.from_numpy(hits_all[t, mine]), n, interpolation)
-    if not len(classes):
-        nan = float("nan")
-        return DetectionMAP(nan, nan, nan, {}, ap, [], {}, tuple(thresholds.tolist()), interpolation)
-
-    def at(threshold: float) -> float:
-        rows = np.nonzero(np.abs(thresholds - threshold) < 1e-9)[0]
-        return float(ap[rows[0]].mean()) if rows.size else float("nan")
-
-    class_list = [int(c) for c in classes]
-    return DetectionMAP(map=float(ap.mean()), map_50=at(0.5), map_75=at(0.75),
-                        per_class={c: float(v) for c, v in zip(class_list, ap.mean(dim=0))}, ap=ap,
-                        classes=class_list, num_gt={c: int(n) for c, n in zip(class_list, num_gt)},
-                        iou_thresholds=tuple(thresholds.tolist()), interpolation=interpolation)
+    return DetectionMAP.from_ap(ap, classes.tolist(), num_gt.tolist(), thresholds.tolist(), interpolation)
 
 
 # ------------------------------------------------------------------ panoptic segmentation
