@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from .cap import cap
 from .sources import fetch_source
+from .sources import files as source_files
 
 __all__ = ["DatasetInfo", "register", "names", "info", "load", "for_profile"]
 
@@ -91,12 +92,7 @@ def _cifar10(split: str = "train", transform=None, target_transform=None, root=N
 def _fashion_mnist(split: str = "train", transform=None, target_transform=None, root=None):
     from torchvision.datasets import FashionMNIST
 
-    if split not in ("train", "test"):
-        raise ValueError(f"Fashion-MNIST splits are 'train' and 'test', not {split!r}")
-    root = fetch_source("fashion-mnist", "train", root=root)
-    # torchvision finds the checksummed archives in FashionMNIST/raw/ and only unpacks them.
-    return FashionMNIST(str(root), train=split == "train", transform=transform,
-                        target_transform=target_transform, download=True)
+    return _idx_dataset(FashionMNIST, "fashion-mnist", "train", split, transform, target_transform, root)
 
 
 def _voc2007(split: str = "trainval", transforms=None, task: str = "detection", root=None):
@@ -150,37 +146,35 @@ register(DatasetInfo("shapes", "detection", True, _shapes,
 
 
 # --- Part IV (representation and generation): MNIST, the style painting, the LFW faces -----
-# One block so that the merge with the other parts' registrations stays simple.
-
-from .sources import files as source_files  # noqa: E402
 
 
-def _unpack_idx(root, folder: str) -> None:
-    """Decompress the ``*.gz`` idx files of ``root/folder/raw`` beside themselves (once).
+def _idx_dataset(kind, name: str, source_split: str, split: str, transform, target_transform, root):
+    """torchvision's ``MNIST`` or ``FashionMNIST`` on the files that :func:`fetch_source` verified.
 
-    torchvision's MNIST then finds its raw files and never tries to download (its own md5s
-    are those of the real archives; the checksums that matter were verified by fetch_source).
+    The ``*.gz`` idx files are unpacked beside themselves (once), so that torchvision finds its raw
+    files and never tries to download (its own md5s are those of the real archives; the checksums
+    that matter were verified by ``fetch_source``).
     """
     import gzip
     import shutil
     from pathlib import Path
 
-    for archive in (Path(root) / folder / "raw").glob("*.gz"):
+    if split not in ("train", "test"):
+        raise ValueError(f"{kind.__name__} splits are 'train' and 'test', not {split!r}")
+    root = fetch_source(name, source_split, root=root)
+    for archive in (Path(root) / kind.__name__ / "raw").glob("*.gz"):
         target = archive.with_suffix("")
         if not target.exists():
             with gzip.open(archive, "rb") as src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out)
+    return kind(str(root), train=split == "train", transform=transform, target_transform=target_transform,
+                download=False)
 
 
 def _mnist(split: str = "train", transform=None, target_transform=None, root=None):
     from torchvision.datasets import MNIST
 
-    if split not in ("train", "test"):
-        raise ValueError(f"MNIST splits are 'train' and 'test', not {split!r}")
-    root = fetch_source("mnist", "all", root=root)
-    _unpack_idx(root, "MNIST")
-    return MNIST(str(root), train=split == "train", transform=transform,
-                 target_transform=target_transform, download=False)
+    return _idx_dataset(MNIST, "mnist", "all", split, transform, target_transform, root)
 
 
 def _faces(split: str = "train", transform=None, n_test: int = 20):
