@@ -7,12 +7,12 @@
    this repository at the current commit (uncommitted changes are not installed, as in Colab);
    ``pip freeze`` again. What pip changed is printed, and the run fails if any package of
    Colab's list was upgraded, downgraded or removed.
-3. The test tools (nbval, hypothesis; d2l without dependencies, a reference of the unit tests)
+3. The test tools (nbval, hypothesis, pytest-xdist; d2l without dependencies, a reference of the unit tests)
    are installed with Colab's versions as constraints, then the unit tests run (not the book
    build or browser ones: Colab builds no book) and every notebook of book/ and labs/solutions/
    is executed in the quick profile with nbval, which compares the checked cells.
 
-Usage: python tools/test_colab.py [--python python3.12] [--venv .venv-colab] [--skip-tests]
+Usage: python tools/test_colab.py [--python python3.12] [--venv .venv-colab] [--jobs 2] [--skip-tests]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "colab" / "requirements.txt"
-TEST_TOOLS = ["nbval==0.11.0", "hypothesis==6.170.15"]
+TEST_TOOLS = ["nbval==0.11.0", "hypothesis==6.170.15", "pytest-xdist==3.8.0"]
 NOT_IN_COLAB_TESTS = ["tests/test_browser.py", "tests/test_book.py"]
 
 
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=os.environ.get("COLAB_PYTHON", "python3.12"))
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv-colab")
+    parser.add_argument("--jobs", type=int, default=2, help="pytest-xdist workers (one torch thread each)")
     parser.add_argument("--skip-tests", action="store_true", help="only the installation check")
     args = parser.parse_args(argv)
     python = args.venv / "bin" / "python"
@@ -127,10 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     # Unit tests against the installed package (not the working tree's src/): tests/ only.
     ignore = [f"--ignore={p}" for p in NOT_IN_COLAB_TESTS]
-    unit = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *ignore, "tests"],
-                          cwd=ROOT, env=env)
-    notebooks = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                                "--nbval-current-env", "book", "labs/solutions"], cwd=ROOT, env=env)
+    pytest = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(args.jobs), "--dist", "loadfile"]
+    unit = subprocess.run([*pytest, *ignore, "tests"], cwd=ROOT, env=env)
+    notebooks = subprocess.run([*pytest, "--nbval-lax", "--nbval-current-env", "book", "labs/solutions"], cwd=ROOT, env=env)
     print(f"unit tests: exit {unit.returncode}; notebooks (quick profile, nbval): exit {notebooks.returncode}")
     return unit.returncode or notebooks.returncode
 
