@@ -44,9 +44,10 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
 	@echo "The book: $(CURDIR)/_build/html/index.html"
 
-# Headless Chromium for the widget tests comes from Debian (a browser download fails here).
+# Headless Chromium for the widget tests comes from Debian (a browser download fails here);
+# CVBOOK_CHROMIUM names another Chromium-based browser (GitHub's runners have Google Chrome).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@test -x "$${CVBOOK_CHROMIUM:-/nonexistent}" || command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null && apt-get clean; }
 
