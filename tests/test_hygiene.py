@@ -1,5 +1,6 @@
 """Notebook hygiene: in the toc, executed in order without errors, small, badges right."""
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -57,6 +58,16 @@ def test_each_cell_prints_one_block_per_stream(path):
         outputs = [(o.output_type, o.get("name")) for o in cell.get("outputs", [])]
         split = any(a == b and a[0] == "stream" for a, b in zip(outputs, outputs[1:]))
         assert not split, f"{rel(path)} cell {i}: consecutive outputs on one stream (run `make execute`) {kinds}"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=rel)
+def test_no_warnings_in_outputs(path):
+    """A reader sees no library warning (with a path into site-packages) in a committed output."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.output_type == "stream" else ""
+            assert not re.search(r"\b\w*Warning: ", text), f"{rel(path)} cell {i} prints a warning: {text[:300]}"
 
 
 @pytest.mark.parametrize("path", BOOK, ids=rel)

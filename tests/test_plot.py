@@ -55,3 +55,13 @@ def test_draw_boxes_can_label_inside_the_bottom_edge():
     assert [t.get_text() for t in ax.texts] == ["truth", "detection 0.50"]
     with pytest.raises(ValueError, match="label_at"):
         plot.draw_boxes(ax, torch.tensor([[0.0, 0, 1, 1]]), ["x"], label_at="left")
+
+
+def test_a_box_at_the_top_of_the_image_keeps_its_label_inside():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    ax.imshow(np.zeros((100, 100)))
+    plot.draw_boxes(ax, torch.tensor([[5.0, 0, 30, 40], [5.0, 50, 30, 90]]), ["at the top", "lower"])
+    assert [t.get_va() for t in ax.texts] == ["top", "bottom"]  # above the first, it would cover the title
+    plt.close("all")

@@ -42,8 +42,10 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, ncols:
     n = len(images)
     ncols = min(ncols, n)
     nrows = (n + ncols - 1) // ncols
+    # constrained layout leaves room for every title (tight_layout let a second row's titles
+    # run into the images above them)
     fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + (0.4 if title else 0)),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -52,7 +54,6 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, *, ncols:
                 ax.set_title(str(titles[i]), fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -82,14 +83,17 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
                label_at: str = "top") -> None:
     """Draw ``(N, 4)`` xyxy boxes on ``ax``, each with an optional label and score.
 
-    ``label_at="top"`` writes the text just above the box's top-left corner; ``"bottom"``
-    writes it inside the box, on its bottom edge, so that two sets of boxes drawn on the same
-    axes (ground truth and detections, say) keep their labels apart. The axes are assumed to
-    point down, as after ``imshow``.
+    ``label_at="top"`` writes the text just above the box's top-left corner (inside the box
+    when the box touches the top of the axes, where the text would run into the title);
+    ``"bottom"`` writes it inside the box, on its bottom edge, so that two sets of boxes drawn
+    on the same axes (ground truth and detections, say) keep their labels apart. The axes are
+    assumed to point down, as after ``imshow``.
     """
     if label_at not in ("top", "bottom"):
         raise ValueError(f"label_at must be 'top' or 'bottom', got {label_at!r}")
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4).tolist()
+    y_low, y_high = sorted(ax.get_ylim())
+    room = 0.07 * (y_high - y_low)  # about one line of 8-point text on a plot a few inches high
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         color = colors if isinstance(colors, str) else (colors[i % len(colors)] if colors else PALETTE[i % len(PALETTE)])
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
@@ -100,7 +104,9 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
         if scores is not None:
             text.append(f"{float(scores[i]):.2f}")
         if text:
-            ax.text(x1, y1 if label_at == "top" else y2, " ".join(text), color="white", fontsize=8, va="bottom",
+            inside_top = label_at == "top" and y1 - y_low < room
+            ax.text(x1, y1 if label_at == "top" else y2, " ".join(text), color="white", fontsize=8,
+                    va="top" if inside_top else "bottom",
                     bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.85))
 
 
@@ -150,5 +156,4 @@ def show_masks(image, masks: Sequence, titles: Sequence[str], *, title: str = ""
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig

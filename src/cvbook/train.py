@@ -331,7 +331,10 @@ def fit(
             model.train()
         history.rows.append(row)
         if verbose:
-            label = f"epoch {len(history.rows):>3}" + (f"/{epochs}" if epochs else f"  step {done}/{total}")
+            if epochs:
+                label = f"epoch {len(history.rows):>3}/{epochs}"
+            else:  # steps=: the period ends at a step; the epoch, where the loader has a length
+                label = f"step {done:>5}/{total}" + (f" (epoch {done / per_epoch:.2f})" if per_epoch else "")
             shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step"))
             print(f"{label}  {shown}  ({row['seconds']:.1f} s)", flush=True)
         period_start, sums, count = time.perf_counter(), {}, 0
@@ -375,7 +378,7 @@ def fit(
             history.seconds = time.perf_counter() - start
             if log_every and (i + 1) % log_every == 0:
                 shown = "  ".join(f"{k} {v:.3f}" for k, v in named.items())
-                print(f"step {i + 1:>5}/{total}  {shown}  ({history.seconds:.0f} s)", flush=True)
+                print(f"step {i + 1:>5}/{total}  {shown}  ({history.seconds:.0f} s in all)", flush=True)
             out_of_time = time_budget is not None and history.seconds >= time_budget
             if (i + 1) % period == 0 or i + 1 == total or out_of_time:
                 end_period(i + 1)

@@ -83,7 +83,8 @@ def unfreeze_after(epoch: int, modules: Callable[[nn.Module], nn.Module | Iterab
     """An ``on_epoch_end`` callback for :func:`cvbook.train.fit` that unfreezes at ``epoch``.
 
     Args:
-        epoch: after this (1-based) epoch the modules become trainable.
+        epoch: after this (1-based) period of ``fit`` (an epoch; with ``steps=``, every
+            ``eval_every`` steps) the modules become trainable.
         modules: ``modules(model)`` returns the module(s) to unfreeze, e.g.
             ``lambda m: m.stem``.
         log: called with one line when it unfreezes (``None``: silent).
@@ -99,7 +100,7 @@ def unfreeze_after(epoch: int, modules: Callable[[nn.Module], nn.Module | Iterab
         if current == epoch:
             unfreeze(modules(model))
             if log is not None:
-                log(f"epoch {current}: unfrozen, now {count_parameters(model, trainable_only=True):,} "
+                log(f"end of period {current}: unfrozen, now {count_parameters(model, trainable_only=True):,} "
                     "trainable parameters")
 
     return callback

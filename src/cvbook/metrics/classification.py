@@ -61,18 +61,18 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
 
 
 def error_rate(pred, target) -> float:
-    r"""The fraction of wrong predictions, $\hat P(f(X) \neq Y)$."""
+    r"""The fraction of wrong predictions, :math:`\hat P(f(X) \neq Y)`."""
     pred, target = check_class_predictions(pred, target)
     return (pred != target).double().mean().item()
 
 
 def accuracy(pred, target) -> float:
-    r"""The fraction of right predictions, $\hat P(f(X) = Y) = 1 - $ error rate."""
+    r"""The fraction of right predictions, :math:`\hat P(f(X) = Y)`, 1 − the error rate."""
     return 1.0 - error_rate(pred, target)
 
 
 def balanced_error_rate(pred, target, num_classes: int | None = None) -> float:
-    r"""The mean over classes of the per-class error, $\frac1C \sum_y \hat P(f(X) \neq y \mid Y = y)$.
+    r"""The mean over classes of the per-class error, :math:`\frac1C \sum_y \hat P(f(X) \neq y \mid Y = y)`.
 
     Classes absent from ``target`` are left out of the mean (their error is undefined).
     """
@@ -85,8 +85,8 @@ def balanced_error_rate(pred, target, num_classes: int | None = None) -> float:
 
 
 def tp_fp_rates(pred, target) -> tuple[float, float]:
-    r"""Binary true-positive rate $\hat P(f(X)=1 \mid Y=1)$ and false-positive rate
-    $\hat P(f(X)=1 \mid Y=0)$; labels are 0 (negative) and 1 (positive)."""
+    r"""Binary true-positive rate :math:`\hat P(f(X)=1 \mid Y=1)` and false-positive rate
+    :math:`\hat P(f(X)=1 \mid Y=0)`; labels are 0 (negative) and 1 (positive)."""
     pred, target = check_class_predictions(pred, target)
     positive, negative = target == 1, target == 0
     if not positive.any() or not negative.any():

@@ -164,23 +164,11 @@ class DetectionMAP:
         """The summary of an ``(T, C)`` AP table: ``T = len(iou_thresholds)``, ``C = len(classes)``
         (``C = 0``: every average is NaN), ``num_gt`` ground-truth objects per class."""
         thresholds = tuple(float(t) for t in iou_thresholds)
-
-        def at(threshold: float) -> float:
-            rows = [i for i, t in enumerate(thresholds) if abs(t - threshold) < 1e-9]
-            return float(ap[rows[0]].mean()) if rows and ap.shape[1] else float("nan")
-
+        mean = lambda rows: float(rows.mean()) if rows.numel() else float("nan")  # noqa: E731
+        at = lambda t: next((mean(ap[i]) for i, s in enumerate(thresholds) if abs(s - t) < 1e-9), float("nan"))  # noqa: E731
         class_list = [int(c) for c in classes]
-        return cls(
-            map=float(ap.mean()) if ap.numel() else float("nan"),
-            map_50=at(0.5),
-            map_75=at(0.75),
-            per_class={c: float(v) for c, v in zip(class_list, ap.mean(dim=0))},
-            ap=ap,
-            classes=class_list,
-            num_gt={c: int(n) for c, n in zip(class_list, num_gt)},
-            iou_thresholds=thresholds,
-            interpolation=interpolation,
-        )
+        return cls(mean(ap), at(0.5), at(0.75), {c: float(v) for c, v in zip(class_list, ap.mean(dim=0))}, ap,
+                   class_list, {c: int(n) for c, n in zip(class_list, num_gt)}, thresholds, interpolation)
 
     def __repr__(self) -> str:
         return (
