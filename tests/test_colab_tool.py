@@ -26,3 +26,11 @@ def test_an_upgraded_colab_package_is_a_violation_an_added_one_is_not():
 
 def test_names_are_compared_as_pip_normalises_them():
     assert test_colab.canonical("Jupyter_Client") == test_colab.canonical("jupyter-client") == "jupyter-client"
+
+
+def test_install_cells_add_data_wheels_at_the_versions_ci_pins():
+    """Notebooks that read a wheel's files (MTCNN weights, the nuclei image) install it in Colab, --no-deps."""
+    extras = test_colab.install_cell_extras()
+    assert {"facenet-pytorch==2.6.0", "stardist==0.9.2"} <= set(extras)
+    nodeps = {line.split("#")[0].strip() for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()}
+    assert set(extras) <= nodeps, f"install cells and requirements-nodeps.txt disagree: {set(extras) - nodeps}"

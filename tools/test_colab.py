@@ -4,11 +4,12 @@
    ``colab/requirements.txt``, the packages a Colab runtime has preinstalled, at Colab's versions.
 2. ``pip freeze``; then the package is installed exactly as a notebook's install cell does,
    ``pip install -q "cvbook @ git+<repository>@<ref>"``, from a local ``git+file://`` URL of
-   this repository at the current commit (uncommitted changes are not installed, as in Colab);
-   ``pip freeze`` again. What pip changed is printed, and the run fails if any package of
-   Colab's list was upgraded, downgraded or removed.
-3. The test tools (nbval, hypothesis, pytest-xdist; d2l without dependencies, a reference of the unit tests)
-   are installed with Colab's versions as constraints, then the unit tests run (not the book
+   this repository at the current commit (uncommitted changes are not installed, as in Colab),
+   with the data wheels some install cells add with ``--no-deps``; ``pip freeze`` again. What
+   pip changed is printed, and the run fails if any package of Colab's list was upgraded,
+   downgraded or removed.
+3. The test tools (nbval, hypothesis, pytest-xdist; d2l without dependencies, a reference of the
+   unit tests) are installed with Colab's versions as constraints, then the unit tests run (not the book
    build or browser ones: Colab builds no book) and every notebook of book/ and labs/solutions/
    is executed in the quick profile with nbval, which compares the checked cells.
 
@@ -78,6 +79,17 @@ def changes(before: dict[str, str], after: dict[str, str]) -> tuple[list[str], l
     return lines, violations
 
 
+def install_cell_extras(root: Path = ROOT) -> list[str]:
+    """The ``name==version`` that notebooks' install cells add with ``pip install -q --no-deps``."""
+    import json
+
+    found = set()
+    for path in [*root.glob("book/*.ipynb"), *root.glob("labs/solutions/*.ipynb")]:
+        setup = "".join(json.loads(path.read_text())["cells"][1]["source"])
+        found.update(re.findall(r"^\s*!pip install -q --no-deps (\S+==\S+)", setup, re.MULTILINE))
+    return sorted(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=os.environ.get("COLAB_PYTHON", "python3.12"))
@@ -91,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         run([args.python, "-m", "venv", "--clear", str(args.venv)])
         run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)])  # pip's cache keeps the wheels
         stamp.write_text(REQUIREMENTS.read_text())
-    else:  # a previous run's cvbook and test tools go; Colab's list is reinstated if they moved it
-        subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "cvbook"], check=False)
+    else:  # a previous run's cvbook, data wheels and test tools go; Colab's list is reinstated if they moved it
+        extras = [spec.split("==")[0] for spec in install_cell_extras()]
+        subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "cvbook", *extras], check=False)
         run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)])
 
     before = freeze(python)
@@ -105,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
                            text=True).stdout.strip()
     if dirty:
         print("note: uncommitted changes are not installed (the install cell takes a commit, as in Colab)")
-    # The notebooks' install cell, with the local repository for GitHub:
+    # The notebooks' install cell, with the local repository for GitHub, then the data wheels
+    # that some install cells add with --no-deps (the MTCNN weights, the nuclei image):
     run([str(python), "-m", "pip", "install", "-q", f"cvbook @ git+file://{ROOT}@{commit}"])
+    extras = install_cell_extras()
+    if extras:
+        run([str(python), "-m", "pip", "install", "-q", "--no-deps", *extras])
     after = freeze(python)
     lines, violations = changes(before, after)
     print("what the install cell changed:\n" + ("\n".join(lines) if lines else "  nothing"))

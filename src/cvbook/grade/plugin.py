@@ -54,6 +54,7 @@ def pytest_addoption(parser: Any) -> None:
 
 def _patch_nbval(output_limit: int) -> None:
     import zmq
+    from jupyter_client.client import KernelClient
     from jupyter_client.manager import KernelManager
     from nbval import kernel as nbval_kernel
     from traitlets import CaselessStrEnum
@@ -73,7 +74,9 @@ def _patch_nbval(output_limit: int) -> None:
                 os.chown(self.connection_file, int(owner), int(owner))
 
         def client(self, **kwargs: Any) -> Any:
-            context = zmq.Context()
+            # jupyter_client 7 (Colab's) clients take an asyncio context, 8 a plain one
+            expected = getattr(KernelClient.class_traits()["context"], "klass", zmq.Context)
+            context = expected() if isinstance(expected, type) else zmq.Context()
             context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
             return super().client(context=context, **kwargs)
 
