@@ -59,9 +59,12 @@ sandbox:
 
 # nbval runs every chapter here; every lab source runs through nbval in the grader's sandbox
 # (tests/test_grade_labs.py: the source itself must score full marks), so not a second time here.
+# The rehearsal runs in the same session, so that two workers stay busy to the end: each takes the
+# longest file or rehearsed notebook left (tests/schedule.py).
 test: $(STAMP) browser sandbox book
-	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q --durations=20 tests book
-	$(MAKE) --no-print-directory rehearsal
+	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q --durations=20 \
+	  tests book tools/rehearsal/test_notebooks.py; \
+	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status
 
 # The full profile, rehearsed offline (tools/rehearsal): every notebook of book/ and
 # labs/solutions/ with CVBOOK_PROFILE=full against miniature datasets and weight stand-ins served

@@ -27,3 +27,8 @@ def reference(module: str):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+# `make test` hands the longest work units to its workers first (tests/schedule.py)
+from schedule import (pytest_addoption, pytest_runtest_logreport, pytest_sessionfinish,  # noqa: E402,F401
+                      pytest_xdist_make_scheduler)

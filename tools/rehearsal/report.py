@@ -1,7 +1,5 @@
 """Print the last rehearsal's results: each notebook's wall and CPU seconds, its failed
-assertions (recorded, not fatal) and its verdict. ``make rehearsal`` runs it after the tests.
-``--update-timings`` also records the wall times in ``timings.json``, the order in which a
-clean clone rehearses the notebooks (longest first)."""
+assertions (recorded, not fatal) and its verdict. ``make rehearsal`` and ``make test`` run it after the tests."""
 
 from __future__ import annotations
 
@@ -20,11 +18,6 @@ def main() -> int:
         print("no rehearsal results yet: run `make rehearsal`")
         return 1
     results = [json.loads(f.read_text()) for f in files]
-    if "--update-timings" in sys.argv[1:]:  # the order a clean clone rehearses in (test_notebooks.py)
-        timings = {f.stem: round(r["seconds"], 1) for f, r in zip(files, results)}
-        path = Path(__file__).with_name("timings.json")
-        path.write_text(json.dumps(dict(sorted(timings.items(), key=lambda kv: -kv[1])), indent=1) + "\n")
-        print(f"wrote {path}")
     print(f"{'notebook':44} {'wall s':>7} {'CPU s':>7}  verdict")
     for r in sorted(results, key=lambda r: -r["cpu_seconds"]):
         name = Path(r["notebook"]).relative_to(prepare.ROOT).as_posix()

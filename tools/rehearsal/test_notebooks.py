@@ -28,15 +28,14 @@ def result_name(notebook: Path) -> str:
 def longest_first(notebooks: list[Path]) -> list[Path]:
     """The notebooks, the longest first (then by name), so that two workers finish together instead
     of one waiting for the last long notebook: wall seconds of the last rehearsal here, else those
-    recorded in ``timings.json`` (a clean clone, as in CI; ``report.py --update-timings`` writes it)."""
-    recorded = json.loads((Path(__file__).with_name("timings.json")).read_text())
+    recorded in ``tests/timings.json`` (a clean clone; see tests/schedule.py, which orders ``make test``)."""
+    recorded = json.loads((ROOT / "tests" / "timings.json").read_text())
 
     def last_seconds(notebook: Path) -> float:
-        name = result_name(notebook)
         try:
-            return json.loads((prepare.BUILD / "results" / f"{name}.json").read_text())["seconds"]
+            return json.loads((prepare.BUILD / "results" / f"{result_name(notebook)}.json").read_text())["seconds"]
         except (OSError, ValueError, KeyError):
-            return recorded.get(name, 0.0)
+            return recorded.get(f"tools/rehearsal/test_notebooks.py::test_full_profile[{notebook.relative_to(ROOT).as_posix()}]", 0.0)
 
     return sorted(notebooks, key=lambda p: (-last_seconds(p), p.as_posix()))
 

@@ -1,0 +1,72 @@
+"""How `make test` hands its work to the xdist workers: the longest work units first.
+
+`make test` runs the unit tests, every chapter through nbval and the full-profile rehearsal in one
+pytest session (``--dist loadfile``). A work unit is a file (a notebook's cells share one kernel, a
+test module its fixtures), except the rehearsal, whose notebooks are independent units. xdist hands
+units out in collection order; here each free worker takes the longest unit left instead, by the
+seconds recorded in ``tests/timings.json``, so that no worker runs a long unit alone at the end while
+the other idles. ``pytest --update-timings ...`` rewrites that file from the run (run it after a
+change that makes some unit much longer or shorter). Only the order depends on it, never a result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+TIMINGS = Path(__file__).with_name("timings.json")
+REHEARSAL = "tools/rehearsal/test_notebooks.py::test_full_profile["
+UNKNOWN_SECONDS = 5.0  # a unit not in the file yet: a new test module is usually short
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of scheduling a test belongs to: a rehearsed notebook alone, else its file."""
+    return nodeid if nodeid.startswith(REHEARSAL) else nodeid.split("::", 1)[0]
+
+
+def recorded_seconds() -> dict[str, float]:
+    try:
+        return json.loads(TIMINGS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-timings", action="store_true",
+                     help=f"record each work unit's seconds in {TIMINGS} (the order make test hands them out)")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongestFirst(LoadScopeScheduling):
+        seconds = recorded_seconds()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            longest = max(self.workqueue, key=lambda unit: self.seconds.get(unit, UNKNOWN_SECONDS))
+            self.workqueue.move_to_end(longest, last=False)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
+
+
+_measured: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _measured[work_unit(report.nodeid)] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if session.config.getoption("update_timings") and not hasattr(session.config, "workerinput"):
+        timings = {**recorded_seconds(), **{unit: round(s, 1) for unit, s in _measured.items()}}
+        TIMINGS.write_text(json.dumps(dict(sorted(timings.items(), key=lambda kv: (-kv[1], kv[0]))), indent=1) + "\n")
