@@ -38,6 +38,15 @@ def test_generated_datasets_keep_the_size_asked_for(monkeypatch):
     assert len(shapes) == 12 and len(shapes.batch) == 12  # notebooks use .batch next to the items
 
 
+def test_the_generated_entry_makes_fewer_items(monkeypatch):
+    monkeypatch.setenv("CVBOOK_MAX_ITEMS", "5,generated=7,shapes10=3")
+    shapes = data.load("shapes", split="test", n=12)
+    assert not isinstance(shapes, cap.Capped) and len(shapes) == 7 and len(shapes.batch) == 7
+    assert len(data.load("shapes", split="test", n=4)) == 4  # fewer than the cap: as asked
+    assert len(data.load("shapes10", split="test", n=12)) == 3  # a set's own entry first
+    assert cap.max_items("shapes", generated=True) == 7 and cap.max_items("shapes") == 5
+
+
 def test_per_dataset_caps_and_lists(monkeypatch, online):
     monkeypatch.setenv("CVBOOK_MAX_ITEMS", "4, online-shapes=7")
     assert cap.max_items("online-shapes") == 7 and cap.max_items("cifar10") == 4 and cap.max_items() == 4

@@ -3,12 +3,15 @@
 ``CVBOOK_MAX_ITEMS`` makes :func:`cvbook.data.registry.load` (and the loaders of the real datasets)
 return at most that many items of each downloaded dataset, the first ones, so that a
 notebook's full profile runs its real code path, full-size models and inputs included, on a
-handful of images. Generated and shipped datasets are left alone: their size is the ``n`` the
-notebook asks for, and notebooks use their tensors (``ShapesDetection.batch``) directly. The
-value is a number, optionally followed by per-dataset numbers::
+handful of images. The value is a number, optionally followed by per-dataset numbers::
 
-    CVBOOK_MAX_ITEMS=8                # every dataset: at most 8 items
+    CVBOOK_MAX_ITEMS=8                # every downloaded dataset: at most 8 items
     CVBOOK_MAX_ITEMS="8,voc2007=32"   # VOC 2007 keeps 32 (a loader drops incomplete batches of 32)
+    CVBOOK_MAX_ITEMS="8,generated=64" # and a generated set is made with at most 64 items
+
+A generated dataset is capped only by ``generated=`` (or its own name), and not by cutting it: the
+registry asks its generator for fewer items (:func:`generated_size`), so that the tensors notebooks
+use directly (``ShapesDetection.batch``) hold exactly the items.
 
 Unset (the default), datasets are whole. The capped dataset is a :class:`Capped`, a
 ``torch.utils.data.Subset`` that still answers for the dataset's attributes (``classes``,
@@ -26,16 +29,20 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["ENV", "max_items", "cap", "Capped"]
+__all__ = ["ENV", "GENERATED", "max_items", "cap", "generated_size", "Capped"]
 
 ENV = "CVBOOK_MAX_ITEMS"
+GENERATED = "generated"  # the entry that caps every generated dataset
 
 #: Attributes that hold one entry per item; a capped dataset cuts them to its items.
 PER_ITEM = ("data", "targets", "images", "labels", "masks", "annotations", "samples", "imgs")
 
 
-def max_items(name: str | None = None) -> int | None:
-    """The cap for dataset ``name`` from ``$CVBOOK_MAX_ITEMS`` (None: no cap)."""
+def max_items(name: str | None = None, generated: bool = False) -> int | None:
+    """The cap for dataset ``name`` from ``$CVBOOK_MAX_ITEMS`` (None: no cap).
+
+    A ``generated`` dataset has only its own entry or the ``generated=`` one, not the default.
+    """
     value = os.environ.get(ENV, "").strip()
     if not value:
         return None
@@ -49,6 +56,8 @@ def max_items(name: str | None = None) -> int | None:
             per_name[key] = int(number)
         else:
             default = int(number)
+    if generated:
+        return per_name.get(name, per_name.get(GENERATED))
     return per_name.get(name, default) if name is not None else default
 
 
@@ -76,3 +85,9 @@ def cap(dataset: Dataset, name: str | None = None) -> Dataset:
     if limit is None or not hasattr(dataset, "__len__") or len(dataset) <= limit:
         return dataset
     return Capped(dataset, range(limit))
+
+
+def generated_size(name: str, n: int) -> int:
+    """How many items to generate when ``n`` of the generated dataset ``name`` are asked for."""
+    limit = max_items(name, generated=True)
+    return n if limit is None else min(n, limit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .cap import cap
+from .cap import cap, generated_size
 from .sources import fetch_source
 from .sources import files as source_files
 
@@ -62,10 +62,13 @@ def load(name: str, split: str = "train", **kwargs: Any) -> Any:
     Online datasets download into ``$CVBOOK_DATA/<name>`` first (checksummed; a second
     call reuses the files). Extra keyword arguments go to the dataset (``transform``,
     ``n`` for generated sets, ...). ``$CVBOOK_MAX_ITEMS`` caps the number of items of the
-    downloaded datasets (:mod:`cvbook.data.cap`; the full-profile rehearsal sets it); a
-    generated or shipped dataset has the size the caller asks for.
+    downloaded datasets, and with a ``generated=`` entry the ``n`` of generated ones
+    (:mod:`cvbook.data.cap`; the full-profile rehearsal sets it). Unset, a dataset is whole and a
+    generated one has the size asked for.
     """
     found = info(name)
+    if found.offline and isinstance(kwargs.get("n"), int):
+        kwargs["n"] = generated_size(name, kwargs["n"])
     dataset = found.builder(split=split, **kwargs)
     return dataset if found.offline else cap(dataset, name)
 
