@@ -121,6 +121,32 @@ def test_time_budget_and_step_cap(monkeypatch):
     assert capped.num_steps == 3 and not capped.stopped_by_budget
 
 
+def test_batch_cap_keeps_the_first_items_of_every_training_batch(monkeypatch):
+    seen = []
+
+    def step(model, batch):
+        images, targets = batch
+        seen.append((len(images), len(targets), targets[0]["boxes"].shape[0]))
+        return {"loss": model(torch.stack(images)).sum()}
+
+    images = [torch.full((2,), float(i)) for i in range(5)]
+    targets = [{"boxes": torch.zeros(i + 1, 4)} for i in range(5)]
+    monkeypatch.setenv("CVBOOK_MAX_BATCH", "2")
+    train.fit(nn.Linear(2, 1), [(images, targets)], steps=2, step=step, progress=False, verbose=False)
+    assert seen == [(2, 2, 1), (2, 2, 1)]  # a detection batch: lists of items, each item whole
+    assert train.first_items((torch.arange(6).view(3, 2), {"y": torch.arange(3)}, torch.tensor(1.0)), 2)[1]["y"].tolist() \
+        == [0, 1]
+    loader = DataLoader(_blobs(64), batch_size=16)
+    model = nn.Linear(2, 3)
+    model.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[0]))
+    train.fit(model, loader, steps=3, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+    assert seen[2:] == [2, 2, 2]  # (x, y) batches of 16 cut to 2
+    for value in ("0", "two"):
+        monkeypatch.setenv("CVBOOK_MAX_BATCH", value)
+        with pytest.raises(ValueError, match="CVBOOK_MAX_BATCH"):
+            train.fit(nn.Linear(2, 3), loader, steps=1, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+
+
 def test_step_cap_keeps_every_epoch(monkeypatch):
     """Capped, a call with epochs= still ends each epoch (validation, on_epoch_end), each cut short."""
     loader = DataLoader(_blobs(64), batch_size=8)  # 8 batches per epoch

@@ -29,7 +29,8 @@ call (the full-profile rehearsal runs each notebook's real code path for a handf
 at most that many in all. Every epoch (with ``epochs=``) or period (``eval_every``) still ends,
 with its validation and ``on_epoch_end`` (which may act at a given epoch): with ``epochs=`` each
 is cut to ``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and those past the cap have no step
-(their rows repeat the last training averages).
+(their rows repeat the last training averages). ``CVBOOK_MAX_BATCH`` likewise keeps at most
+that many items of every training batch (:func:`first_items`): full-size inputs, fewer of them.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from cvbook._checks import check_positive_int, check_real
 from cvbook.history import History
 from cvbook.metrics.classification import accuracy
 
-__all__ = ["fit", "evaluate", "predict", "to_device", "amp_dtype", "lr_factor", "SCHEDULES"]
+__all__ = ["fit", "evaluate", "predict", "to_device", "first_items", "amp_dtype", "lr_factor", "SCHEDULES"]
 
 Metric = Callable[[Tensor, Any], float]
 Step = Callable[[nn.Module, Any], Mapping[str, Tensor]]
@@ -67,6 +68,23 @@ def to_device(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_device(v, device) for v in obj)
     return obj
+
+
+def first_items(batch: Any, n: int) -> Any:
+    """The first ``n`` items of a batch: each field of an ``(inputs, targets)`` tuple is cut along
+    its first dimension (a tensor), as a sequence of items (a list or tuple: detection images and
+    targets) or value by value (a dict)."""
+
+    def cut(field: Any) -> Any:
+        if torch.is_tensor(field):
+            return field[:n] if field.dim() else field
+        if isinstance(field, Mapping):
+            return {k: cut(v) for k, v in field.items()}
+        if isinstance(field, (list, tuple)):
+            return type(field)(field[:n])
+        return field
+
+    return type(batch)(cut(f) for f in batch) if isinstance(batch, (list, tuple)) else cut(batch)
 
 
 def _batch_size(batch: Any) -> int:
@@ -146,9 +164,14 @@ def _defaults(loss_fn: Callable | None, step: Step | None, metrics: Mapping[str,
     return _supervised(loss_fn, metrics), metrics
 
 
-def _max_steps() -> int | None:
-    value = os.environ.get("CVBOOK_MAX_STEPS", "").strip()
-    return check_positive_int(int(value), "CVBOOK_MAX_STEPS") if value else None
+def _cap(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{name}={value!r}: give a positive number of {'steps' if 'STEPS' in name else 'items'}, "
+                         f"or unset it")
+    return check_positive_int(int(value), name)
 
 
 @torch.no_grad()
@@ -281,7 +304,7 @@ def fit(
         total = check_positive_int(steps, "steps")
         period = check_positive_int(eval_every, "eval_every") if eval_every else (per_epoch or total)
     planned, planned_period = total, period
-    cap = _max_steps()
+    cap, batch_cap = _cap("CVBOOK_MAX_STEPS"), _cap("CVBOOK_MAX_BATCH")
     if cap and total > cap:
         if epochs is not None:  # every epoch still ends (validation, on_epoch_end), each cut short;
             per_epoch = period = max(1, min(per_epoch, cap // epochs))  # past the cap, without a step
@@ -344,7 +367,7 @@ def fit(
         for i, batch in enumerate(batches):
             if i >= total:
                 break
-            batch = to_device(batch, device)
+            batch = to_device(batch if batch_cap is None else first_items(batch, batch_cap), device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 losses, values = run(model, batch)
                 loss = _total(losses, weights)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from cvbook._checks import check_image_size, check_positive_int, check_real
+from cvbook.data.cap import generated_size
 from cvbook.data.offline import photo
 
 __all__ = ["FACE_BACKGROUNDS", "lfw_faces", "compose_face_scenes"]
@@ -91,7 +92,8 @@ def compose_face_scenes(
     the square it was pasted in.
 
     Args:
-        n: number of scenes.
+        n: number of scenes (fewer under a ``generated=`` entry of ``$CVBOOK_MAX_ITEMS``, as
+            for the registry's generated sets: :func:`cvbook.data.cap.generated_size`).
         seed: seed of everything random (the same seed gives the same scenes, and the same
             faces, places and backgrounds whatever ``max_rotation``: only the tilt differs).
         image_size: ``(H, W)`` or one number; each side at least ``2 * face_size[1]``.
@@ -108,7 +110,7 @@ def compose_face_scenes(
     """
     from skimage.transform import resize, rotate
 
-    n = check_positive_int(n, "n")
+    n = generated_size("face-scenes", check_positive_int(n, "n"))
     height, width = check_image_size(image_size, "image_size")
     low, high = (int(v) for v in faces_per_image)
     if not 0 <= low <= high <= 4:
