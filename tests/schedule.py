@@ -5,8 +5,10 @@ pytest session (``--dist loadfile``). A work unit is a file (a notebook's cells 
 test module its fixtures), except the rehearsal, whose notebooks are independent units. xdist hands
 units out in collection order; here each free worker takes the longest unit left instead, by the
 seconds recorded in ``tests/timings.json``, so that no worker runs a long unit alone at the end while
-the other idles. ``pytest --update-timings ...`` rewrites that file from the run (run it after a
-change that makes some unit much longer or shorter). Only the order depends on it, never a result.
+the other idles. The pytest command of ``make test`` with ``--update-timings`` added rewrites that
+file from the run (as an argument: in ``PYTEST_ADDOPTS`` it would reach the pytest runs that some
+tests start). Run it after a change that makes a unit much longer or shorter; only the order depends
+on the file, never a result.
 """
 
 from __future__ import annotations
