@@ -15,7 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from grading import corpus
-from grading.harness import Run, check_nothing_escaped, check_rows, corpus_run, grade, plain_nbval, rows
+from grading.harness import TIMEOUT, Run, check_nothing_escaped, check_rows, corpus_run, grade, plain_nbval, rows
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_feedback_says_what_to_do(bwrap):
     assert "some output was cut" in (feedback / "print_bomb.md").read_text()
     assert "ran past its time limit" in (feedback / "stubborn_loop.md").read_text()
     assert "exit status" in (feedback / "exits.md").read_text() and "SystemExit: I give up" in (feedback / "exits.md").read_text()
-    assert "bubblewrap sandbox (10 s per cell" in (feedback / "right.md").read_text()
+    assert f"bubblewrap sandbox ({TIMEOUT} s per cell" in (feedback / "right.md").read_text()
     assert "found by their text" in (feedback / "old_format.md").read_text()
 
 

@@ -124,11 +124,11 @@ bomb()
 FORK_MEMORY = """\
 import os, time
 children = []
-for _ in range(20):  # each child holds 150 MB more than the kernel: 3 GB in all, over the sandbox's total
+for _ in range(20):  # each child holds 250 MB more than the kernel: 5 GB in all, well over the sandbox's total
     pid = os.fork()
     if pid == 0:
         try:
-            block = b"x" * (150 * 2**20)
+            block = b"x" * (250 * 2**20)
             time.sleep(60)
         finally:
             os._exit(0)

@@ -17,7 +17,7 @@ from cvbook.grade.sandbox import available
 from grading import corpus
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-TIMEOUT = "10"  # seconds per cell: the loops of the corpus run into it
+TIMEOUT = "20"  # seconds per cell: the loops of the corpus run into it, the rest has room on a busy machine
 
 
 def need(kind: str) -> None:
