@@ -8,7 +8,7 @@ full profile is described by its work (:class:`Work`): which network, what input
 images go through it for training or evaluation, how many optimiser steps, and which input
 pipeline feeds it. A piece of work takes the longest of
 
-- **compute**: multiply-adds per image (:func:`cvbook.models.summary.count_macs`, or
+- **compute**: multiply-adds per image (:func:`cvbook.backbones.summary.count_macs`, or
   torchvision's ``_ops`` metadata for its detectors) × 2 FLOPs × 3 for training (forward and
   backward) or × 1 for evaluation, × images, at an effective **6 TFLOP/s with mixed precision**
   (``cvbook.train.fit`` uses float16 autocast on a T4) or **3 TFLOP/s in float32** (evaluation:
@@ -134,7 +134,7 @@ class Work:
     def macs_per_image(self) -> float:
         if self.macs is not None:
             return self.macs
-        from cvbook.models.summary import count_macs
+        from cvbook.backbones.summary import count_macs
 
         with torch.device("meta"):
             model = self.model()
@@ -196,7 +196,7 @@ class Notebook:
 # --- the networks (built as the notebooks build them) --------------------------------------
 
 def _resnet_small(widths, blocks=None):
-    from cvbook.models.resnet import resnet_small
+    from cvbook.backbones.resnet import resnet_small
 
     return lambda: resnet_small(10, widths=widths, **({"blocks": blocks} if blocks else {}))
 

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from cvbook import profile, weights
 from cvbook.data import SHAPE_NAMES, generate_shapes
-from cvbook.models.resnet import resnet_small
+from cvbook.backbones.resnet import resnet_small
 from cvbook.train import accuracy, evaluate, fit
 
 NAME = "shapes5_resnet8"

@@ -1,4 +1,4 @@
-"""Tests of cvbook.models.diagram: the figures carry the shapes of an independent forward pass."""
+"""Tests of cvbook.backbones.diagram: the figures carry the shapes of an independent forward pass."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from cvbook.models import alexnet, inception, lenet, resnet
-from cvbook.models.diagram import block_boxes, plot_block, plot_layer_shapes, short_name, structural_layers
+from cvbook.backbones import alexnet, inception, lenet, resnet
+from cvbook.backbones.diagram import block_boxes, plot_block, plot_layer_shapes, short_name, structural_layers
 
 matplotlib.use("Agg")
 

@@ -31,11 +31,11 @@ LAYERS = [
     (0.0, ("cvbook", "cvbook._checks", "cvbook.profile")),
     (1.0, ("cvbook.plot", "cvbook.history", "cvbook.layers", "cvbook.boxes", "cvbook.data")),
     (2.0, ("cvbook.metrics",)),
-    (3.0, ("cvbook.models", "cvbook.convolutionize", "cvbook.augment", "cvbook.transfer", "cvbook.weights")),
+    (3.0, ("cvbook.backbones", "cvbook.convolutionize", "cvbook.augment", "cvbook.transfer", "cvbook.weights")),
     (4.0, ("cvbook.train",)),
     (5.0, ("cvbook.detection",)),
     (5.1, ("cvbook.segmentation",)),
-    (5.2, ("cvbook.generative",)),
+    (5.2, ("cvbook.generative", "cvbook.geometry")),
     (6.0, ("cvbook.widgets", "cvbook.labs", "cvbook.grade")),
 ]
 

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from cvbook import weights
 from cvbook.data import generate_shapes
 from cvbook.train import fit
-from cvbook.models.summary import count_parameters
+from cvbook.backbones.summary import count_parameters
 from cvbook.transfer import (SurgeryNet, changed_parameters, freeze, snapshot, unfreeze,
                              unfreeze_after)
 

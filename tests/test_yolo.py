@@ -14,7 +14,7 @@ import torch
 import torchvision
 
 from cvbook.detection import yolo_loss as losses
-from cvbook.models.summary import layer_shapes
+from cvbook.backbones.summary import layer_shapes
 from cvbook.data import generate_shapes
 from cvbook.detection import yolo
 

@@ -7,12 +7,14 @@ One module per concept, in folders that mirror the book's parts:
   ``layers`` (building blocks), ``boxes`` (box formats, IoU, NMS), ``metrics``
   (classification, detection and segmentation measures), and the input checks every
   module uses (``cvbook._checks``);
-- Part I, classification: ``models`` (LeNet to ResNeXt, ``models.summary``, ``models.diagram``),
-  ``convolutionize``, ``augment``, ``transfer``, ``weights``;
+- Part I, classification: ``backbones`` (the classification networks, LeNet to ResNeXt, with
+  ``backbones.summary`` and ``backbones.diagram``), ``convolutionize``, ``augment``, ``transfer``,
+  ``weights``;
 - Part II, detection: ``detection`` (sliding windows, anchors, SSD, YOLO, proposals,
   post-processing, evaluation);
-- Part III, segmentation: ``segmentation``; Part IV, representation and generation:
-  ``generative``;
+- Part III, segmentation: ``segmentation`` (FCN, U-Net, Mask R-CNN); Part IV, representation and
+  generation: ``generative`` (autoencoders, VAE, style transfer, super-resolution) and
+  ``geometry`` (chapter 20's oriented boxes, scene graphs and stereo depth);
 - around the book: ``widgets`` (interactive figures), ``labs`` (checks and student versions),
   ``grade`` (grading a class's lab submissions).
 
@@ -25,29 +27,29 @@ The ``cvbook`` modules each chapter and lab imports (``tests/test_layout.py`` ch
 against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 
 - ``book/01_tasks_and_measures``: boxes, data, metrics.classification, metrics.segmentation, plot, profile, widgets
-- ``book/02_convnets``: data, models.alexnet, models.diagram, models.inception, models.lenet, models.nin, models.resnet, models.resnext, models.summary, models.vgg, plot, profile, weights
-- ``book/03_training_a_classifier``: data, metrics.classification, models.resnet, plot, profile, train
-- ``book/04_fully_convolutional``: convolutionize, data, models.alexnet, models.resnet, models.summary, profile
-- ``book/05_augmentation``: augment, data, metrics.classification, models.resnet, plot, profile, train
-- ``book/06_transfer_learning``: data, metrics.classification, models.resnet, models.summary, plot, profile, train, transfer, weights
+- ``book/02_convnets``: backbones.alexnet, backbones.diagram, backbones.inception, backbones.lenet, backbones.nin, backbones.resnet, backbones.resnext, backbones.summary, backbones.vgg, data, plot, profile, weights
+- ``book/03_training_a_classifier``: backbones.resnet, data, metrics.classification, plot, profile, train
+- ``book/04_fully_convolutional``: backbones.alexnet, backbones.resnet, backbones.summary, convolutionize, data, profile
+- ``book/05_augmentation``: augment, backbones.resnet, data, metrics.classification, plot, profile, train
+- ``book/06_transfer_learning``: backbones.resnet, backbones.summary, data, metrics.classification, plot, profile, train, transfer, weights
 - ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.cascade, detection.mtcnn, detection.sliding, plot, profile, train, widgets
 - ``book/08_evaluating_detectors``: boxes, data, metrics.detection, plot, profile
 - ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.offsets, detection.sliding, plot, profile
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
-- ``book/11_yolo``: data, detection.yolo, detection.yolo_loss, metrics.detection, models.summary, plot, profile, train
+- ``book/11_yolo``: backbones.summary, data, detection.yolo, detection.yolo_loss, metrics.detection, plot, profile, train
 - ``book/12_region_based``: data, data.pennfudan, detection.cascade, detection.mtcnn, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
-- ``book/13_upsampling``: models.summary, profile, segmentation.receptive_field, segmentation.upsample, widgets
-- ``book/14_fcn_segmentation``: data, data.voc, metrics.segmentation, models.summary, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
-- ``book/15_unet``: data, metrics.segmentation, models.summary, profile, segmentation.augment, segmentation.losses, segmentation.unet, train
+- ``book/13_upsampling``: backbones.summary, profile, segmentation.receptive_field, segmentation.upsample, widgets
+- ``book/14_fcn_segmentation``: backbones.summary, data, data.voc, metrics.segmentation, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
+- ``book/15_unet``: backbones.summary, data, metrics.segmentation, profile, segmentation.augment, segmentation.losses, segmentation.unet, train
 - ``book/16_instance_segmentation``: data, metrics.detection, metrics.segmentation, plot, profile, segmentation.mask_rcnn, segmentation.roi_align, train
 - ``book/17_autoencoders``: data, generative.autoencoder, generative.compression, plot, profile, train
 - ``book/18_variational_autoencoders``: data, generative.disentangle, generative.vae, plot, profile, train
 - ``book/19_style_transfer``: data, generative.style, profile
-- ``book/20_beyond_2d``: data, generative.compression, generative.rotated, generative.scene_graph, generative.stereo, generative.superres, plot, profile, train
+- ``book/20_beyond_2d``: data, generative.compression, generative.superres, geometry.rotated, geometry.scene_graph, geometry.stereo, plot, profile, train
 - ``book/grading``: grade.source, profile
 - ``book/interactive_figures``: profile, widgets
 - ``labs/solutions/lab01_measures``: labs, labs.check, profile
-- ``labs/solutions/lab02_resnet``: data, labs, metrics.classification, models.resnet, profile, train
+- ``labs/solutions/lab02_resnet``: backbones.resnet, data, labs, metrics.classification, profile, train
 - ``labs/solutions/lab03_augment_finetune``: data, labs, metrics.classification, profile, train, weights
 - ``labs/solutions/lab04_iou_nms_map``: labs, labs.check, metrics.detection, profile
 - ``labs/solutions/lab05_yolo_loss``: detection.yolo_loss, labs, labs.check, profile
@@ -56,7 +58,7 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab08_segmentation_metrics_unet``: data, labs, labs.check, metrics.segmentation, profile, segmentation.losses, segmentation.unet, train
 - ``labs/solutions/lab09_vae``: data, generative.vae, labs, labs.check, profile, train
 - ``labs/solutions/lab10_style_transfer``: data, generative.style, labs, labs.check, profile, train
-- ``labs/solutions/lab11_convolutionize``: convolutionize, data, detection.sliding, labs, labs.check, models.lenet, models.summary, plot, profile, weights
+- ``labs/solutions/lab11_convolutionize``: backbones.lenet, backbones.summary, convolutionize, data, detection.sliding, labs, labs.check, plot, profile, weights
 - ``labs/solutions/lab12_anchors``: data, detection.anchors, detection.offsets, labs, labs.check, plot, profile
 - ``labs/solutions/lab13_roi_proposals``: data, detection.proposals, labs, labs.check, plot, profile
 """

@@ -7,7 +7,7 @@ A network trained on one task is a reusable asset: its early layers compute gene
 - **fine-tuning**: start from the pretrained weights and train everything (or the top layers);
 - **from scratch**: the baseline, random initialisation.
 
-:func:`cvbook.models.summary.count_parameters` shows what an optimiser will touch, :func:`snapshot` and
+:func:`cvbook.backbones.summary.count_parameters` shows what an optimiser will touch, :func:`snapshot` and
 :func:`changed_parameters` prove that frozen weights did not move, and :func:`unfreeze_after`
 is an ``on_epoch_end`` callback for :func:`cvbook.train.fit` that releases frozen layers
 halfway through training. :class:`SurgeryNet` grafts a borrowed first layer (AlexNet's
@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from cvbook.models.resnet import BasicBlock
-from cvbook.models.summary import count_parameters
+from cvbook.backbones.resnet import BasicBlock
+from cvbook.backbones.summary import count_parameters
 
 __all__ = [
     "freeze",
@@ -110,7 +110,7 @@ class SurgeryNet(nn.Module):
     """A borrowed first layer, new residual blocks in a ``ModuleList``, pooling and a linear layer.
 
     ``stem`` is the pretrained layer (e.g. AlexNet's first convolution, 3 → 64 channels,
-    11×11, stride 4); it is followed by batch norm and a ReLU, then one :class:`~cvbook.models.resnet.BasicBlock`
+    11×11, stride 4); it is followed by batch norm and a ReLU, then one :class:`~cvbook.backbones.resnet.BasicBlock`
     per entry of ``widths`` (stride 2 from the second block on), global average pooling and
     ``Linear(widths[-1], num_classes)``.
 

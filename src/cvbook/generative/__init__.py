@@ -5,6 +5,8 @@
 - :mod:`~cvbook.generative.vae`: VAE, ELBO, reparameterisation, closed-form KL, β-VAE (chapter 18);
 - :mod:`~cvbook.generative.disentangle`: mutual information between latents and factors, MIG (chapter 18);
 - :mod:`~cvbook.generative.style`: Gram matrices, content/style/TV losses, style transfer (chapter 19);
-- :mod:`~cvbook.generative.rotated`, :mod:`~cvbook.generative.scene_graph`,
-  :mod:`~cvbook.generative.superres`, :mod:`~cvbook.generative.stereo`: beyond 2-D (chapter 20).
+- :mod:`~cvbook.generative.superres`: SRCNN, learning the pixels bicubic interpolation misses (chapter 20).
+
+Chapter 20's oriented boxes, scene graphs and stereo depth are geometry, not generation: they
+live in :mod:`cvbook.geometry`.
 """

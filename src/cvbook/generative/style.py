@@ -123,7 +123,7 @@ def vgg19_features(weights: str | None = None, width: float = 1.0, seed: int = 0
         if width != 1.0:
             raise ValueError("pretrained weights exist only for the full width: pass width=1.0")
         return vgg19(weights=weights).features
-    from cvbook.models.vgg import CONFIGS, make_features
+    from cvbook.backbones.vgg import CONFIGS, make_features
 
     config = [name if name == "maxpool" else f"conv3-{max(1, round(int(name.split('-')[1]) * width))}"
               for name in CONFIGS["E"]]

@@ -3,7 +3,7 @@
 The quick profile cannot download ImageNet weights, so the project pretrains its own
 backbone on an offline *source* task and ships the result (a few hundred kB):
 
-- ``shapes5_resnet8``: :func:`cvbook.models.resnet.resnet_small` with widths ``(16, 32, 64)``
+- ``shapes5_resnet8``: :func:`cvbook.backbones.resnet.resnet_small` with widths ``(16, 32, 64)``
   trained to classify 32×32 images of the first five shapes of
   :data:`cvbook.data.SHAPE_NAMES` (circle, square, triangle, diamond, plus). The book's
   transfer-learning chapter reuses it on the *other* five shapes. ``scripts/pretrain_backbone.py``
@@ -35,7 +35,7 @@ class WeightsChecksumError(RuntimeError):
 class WeightsInfo:
     """A shipped weights file: its name in this package, its SHA-256, how to build the model.
 
-    ``arch`` holds the keyword arguments of :func:`cvbook.models.resnet.resnet_small`;
+    ``arch`` holds the keyword arguments of :func:`cvbook.backbones.resnet.resnet_small`;
     ``classes`` the class names of the source task, in label order.
     """
 
@@ -89,7 +89,7 @@ def load_state_dict(name: str) -> dict[str, torch.Tensor]:
 
 def pretrained(name: str = "shapes5_resnet8") -> nn.Module:
     """The model of :data:`WEIGHTS` ``[name]`` with its checked weights loaded, in eval mode."""
-    from ..models.resnet import resnet_small
+    from ..backbones.resnet import resnet_small
 
     info = _info(name)
     model = resnet_small(**info.arch)

@@ -1,4 +1,4 @@
-"""Tests of cvbook.models against torchvision's constructors and closed-form counts."""
+"""Tests of cvbook.backbones against torchvision's constructors and closed-form counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cvbook.models import resnet
+from cvbook.backbones import resnet
 
 
 def n_params(model: nn.Module) -> int:
@@ -133,7 +133,7 @@ def test_resnet_rejects_bad_arguments():
 
 # ---------------------------------------------------------------- LeNet, AlexNet, VGG
 from cvbook import convolutionize as fcn  # noqa: E402
-from cvbook.models import alexnet, inception, lenet, nin, resnext, summary, vgg  # noqa: E402
+from cvbook.backbones import alexnet, inception, lenet, nin, resnext, summary, vgg  # noqa: E402
 
 
 def test_lenet5_parameters_and_layer_shapes_by_hand():

@@ -1,4 +1,4 @@
-"""Oriented boxes, scene graphs, stereo and super-resolution of chapter 20, against independent computations."""
+"""Chapter 20: cvbook.geometry (oriented boxes, scene graphs, stereo) and cvbook.generative.superres, against independent computations."""
 import math
 
 import numpy as np
@@ -8,7 +8,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torchvision.ops import box_iou
 
-from cvbook.generative import rotated, scene_graph, stereo, superres
+from cvbook.generative import superres
+from cvbook.geometry import rotated, scene_graph, stereo
 
 
 def _clip(subject, clip):

@@ -1,6 +1,6 @@
 """ResNeXt (Xie et al., 2017): residual bottlenecks split into parallel "aggregated" pathways.
 
-A ResNeXt block is a :class:`~cvbook.models.resnet.Bottleneck` whose 3×3 convolution is
+A ResNeXt block is a :class:`~cvbook.backbones.resnet.Bottleneck` whose 3×3 convolution is
 *grouped*: with cardinality ``C = groups`` and ``d = width_per_group`` it is ``C`` independent
 3×3 convolutions of ``d`` channels each, run side by side, which is the same as ``C`` pathways
 1×1 → 3×3 → 1×1 whose outputs are summed. At equal parameter count a block can then be wider:

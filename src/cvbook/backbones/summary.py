@@ -1,6 +1,6 @@
 """Inspect networks: per-layer output shapes, parameter counts and multiply-adds.
 
->>> from cvbook.models.lenet import LeNet5
+>>> from cvbook.backbones.lenet import LeNet5
 >>> print(summary(LeNet5(), (1, 1, 28, 28)))  # doctest: +SKIP
 """
 

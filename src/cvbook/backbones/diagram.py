@@ -1,6 +1,6 @@
 """Draw a network from the network itself: its shapes layer by layer, or a block's branches.
 
-Both figures are built from :func:`cvbook.models.summary.layer_shapes`, i.e. from one forward
+Both figures are built from :func:`cvbook.backbones.summary.layer_shapes`, i.e. from one forward
 pass of the model (on the ``meta`` device for large networks), never from a hand-written list:
 
 - :func:`plot_layer_shapes`: for a chain of layers (LeNet, AlexNet, VGG, a ResNet), the number
@@ -10,7 +10,7 @@ pass of the model (on the ``meta`` device for large networks), never from a hand
   block), one column of boxes per branch, each box a layer with its output shape, and the
   merge (concatenation or sum) at the bottom.
 
->>> from cvbook.models.lenet import LeNet5
+>>> from cvbook.backbones.lenet import LeNet5
 >>> ax = plot_layer_shapes(LeNet5(), (1, 1, 28, 28), title="LeNet-5")  # doctest: +SKIP
 """
 
@@ -23,7 +23,7 @@ import torch
 from matplotlib.axes import Axes
 from torch import nn
 
-from cvbook.models.summary import LayerInfo, layer_shapes
+from cvbook.backbones.summary import LayerInfo, layer_shapes
 
 __all__ = ["structural_layers", "short_name", "plot_layer_shapes", "BlockBox", "block_boxes", "plot_block"]
 
@@ -37,7 +37,7 @@ def _structural(row: LayerInfo) -> bool:
 
 
 def structural_layers(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
-    """The rows of :func:`~cvbook.models.summary.layer_shapes` that change the shape or hold
+    """The rows of :func:`~cvbook.backbones.summary.layer_shapes` that change the shape or hold
     weights: convolutions, poolings, linear layers (activations, batch norm, dropout,
     flattening and identity shortcuts are left out)."""
     return [row for row in layer_shapes(model, input_shape) if _structural(row)]
@@ -74,7 +74,7 @@ def plot_layer_shapes(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axe
     each layer's parameters. The input is the point at x = 0.
 
     Args:
-        model: any network :func:`~cvbook.models.summary.layer_shapes` can run (build large
+        model: any network :func:`~cvbook.backbones.summary.layer_shapes` can run (build large
             ones on the meta device).
         input_shape: the full input shape, batch included, e.g. ``(1, 3, 224, 224)``.
         ax: where to draw (default: a new figure).

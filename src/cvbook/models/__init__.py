@@ -1,1 +1,0 @@
-"""Network architectures of the book, one module per family (``from cvbook.models import resnet``)."""
