@@ -1,36 +1,92 @@
-import torch
+"""cvbook.profile: the settings read from the environment once, override, pick, seeding, banner."""
+from pathlib import Path
+
 import pytest
+import torch
 
 from cvbook import profile
+from cvbook.profile import ItemCaps, Settings
 
 
 @pytest.mark.parametrize("value, expected", [("quick", "quick"), ("full", "full"), ("QUICK", "quick")])
-def test_explicit_profiles(monkeypatch, value, expected):
-    monkeypatch.setenv("CVBOOK_PROFILE", value)
-    assert profile.name() == expected
+def test_explicit_profiles(value, expected):
+    assert profile.from_environment({"CVBOOK_PROFILE": value}).profile == expected
 
 
 def test_auto_follows_cuda(monkeypatch):
-    monkeypatch.setenv("CVBOOK_PROFILE", "auto")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert profile.name() == "full"
+    assert profile.from_environment({"CVBOOK_PROFILE": "auto"}).profile == "full"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert profile.name() == "quick"
-    monkeypatch.delenv("CVBOOK_PROFILE")
-    assert profile.name() == "quick"
+    assert profile.from_environment({"CVBOOK_PROFILE": "auto"}).profile == "quick"
+    assert profile.from_environment({}).profile == "quick"
 
 
-def test_pick(monkeypatch):
-    monkeypatch.setenv("CVBOOK_PROFILE", "quick")
-    assert profile.pick(quick=2, full=30) == 2
+def test_defaults_and_every_variable():
+    plain = profile.from_environment({"CVBOOK_PROFILE": "quick"})
+    assert plain == Settings("quick", Path.home() / ".cache" / "cvbook",
+                             Path(profile.__file__).parent / "data" / "sources.json", None, None, ItemCaps())
+    assert plain.sources_path.is_file() and not plain.capped
+    every = profile.from_environment({
+        "CVBOOK_PROFILE": "full", "CVBOOK_DATA": "~/elsewhere", "CVBOOK_SOURCES": "/tmp/table.json",
+        "CVBOOK_MAX_STEPS": "1", "CVBOOK_MAX_BATCH": " 2 ", "CVBOOK_MAX_ITEMS": "16,generated=64, voc2007=32"})
+    assert every.profile == "full" and every.data_root == Path.home() / "elsewhere"
+    assert every.sources_path == Path("/tmp/table.json") and every.max_steps == 1 and every.max_batch == 2
+    assert every.max_items == ItemCaps(16, (("generated", 64), ("voc2007", 32))) and every.capped
+
+
+def test_item_caps():
+    caps = ItemCaps.parse("4, online-shapes=7 generated=9")
+    assert caps.for_dataset("online-shapes") == 7 and caps.for_dataset("cifar10") == 4 and caps.for_dataset() == 4
+    assert caps.for_generated("shapes") == 9 and caps.for_generated("online-shapes") == 7
+    only = ItemCaps.parse("cifar10=3")
+    assert only.for_dataset("mnist") is None and only.for_generated("shapes") is None and bool(only)
+    assert not ItemCaps.parse("") and str(caps) == "4,online-shapes=7,generated=9"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("CVBOOK_PROFILE", "fast"), ("CVBOOK_MAX_STEPS", "0"), ("CVBOOK_MAX_STEPS", "one"),
+    ("CVBOOK_MAX_BATCH", "-2"), ("CVBOOK_MAX_ITEMS", "0"), ("CVBOOK_MAX_ITEMS", "eight"),
+    ("CVBOOK_MAX_ITEMS", "voc2007=x")])
+def test_a_wrong_variable_is_named_with_what_to_write(variable, value):
+    with pytest.raises(ValueError, match=variable) as error:
+        profile.from_environment({variable: value})
+    assert any(hint in str(error.value) for hint in ("quick, full, auto", "e.g.", "unset"))
+
+
+def test_settings_are_read_once(monkeypatch):
     monkeypatch.setenv("CVBOOK_PROFILE", "full")
-    assert profile.pick(quick=2, full=30) == 30
+    monkeypatch.setenv("CVBOOK_MAX_STEPS", "3")
+    try:
+        first = profile.reload()
+        assert first.profile == "full" and first.max_steps == 3
+        monkeypatch.setenv("CVBOOK_MAX_STEPS", "5")
+        assert profile.settings() is first and profile.name() == "full"  # not read again
+        assert profile.reload().max_steps == 5
+    finally:
+        monkeypatch.undo()
+        profile.reload()
 
 
-def test_unknown_profile_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("CVBOOK_PROFILE", "fast")
-    with pytest.raises(ValueError, match="quick, full, auto"):
-        profile.name()
+def test_override_replaces_the_settings_inside_the_block():
+    before = profile.settings()
+    with profile.override(profile="full", max_steps=1, max_items="16,voc2007=32", data_root="/tmp/d") as inside:
+        assert profile.settings() is inside and profile.name() == "full" and profile.is_full()
+        assert inside.max_items.for_dataset("voc2007") == 32 and inside.data_root == Path("/tmp/d")
+        assert profile.pick(quick=2, full=30) == 30
+        with profile.override(profile="quick", max_items=None):
+            assert profile.pick(quick=2, full=30) == 2 and profile.settings().max_steps == 1
+            assert not profile.settings().max_items
+    assert profile.settings() is before
+    with pytest.raises(TypeError, match="max_step.*the settings are"):
+        with profile.override(max_step=1):
+            pass
+    with pytest.raises(ValueError, match="max_batch"):
+        with profile.override(max_batch=0):
+            pass
+    with pytest.raises(ValueError, match="profile"):
+        with profile.override(profile="fast"):
+            pass
+    assert profile.settings() is before
 
 
 def test_seed_everything_repeats_random_numbers():
@@ -41,8 +97,20 @@ def test_seed_everything_repeats_random_numbers():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def test_banner_prints_profile_device_versions(monkeypatch, capsys):
-    monkeypatch.setenv("CVBOOK_PROFILE", "quick")
-    profile.banner(seed=1)
-    out = capsys.readouterr().out
-    assert "profile: quick" in out and "device:" in out and f"torch {torch.__version__}" in out and "seed:    1" in out
+def test_banner_prints_profile_device_versions(capsys):
+    with profile.override(profile="quick", max_steps=None, max_batch=None, max_items=None,
+                          data_root=profile.default_data_root(), sources_path=profile.packaged_sources()):
+        profile.banner(seed=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["profile", "device", "versions", "seed"]
+    assert lines[0].startswith("profile: quick") and f"torch {torch.__version__}" in lines[2] and lines[3] == "seed:    1"
+
+
+def test_a_capped_run_says_so_in_its_second_line(capsys):
+    with profile.override(profile="full", max_steps=1, max_batch=2, max_items="16,penn-fudan=2", data_root="/tmp/d"):
+        profile.banner(seed=None)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("profile: full")
+    assert lines[1].startswith("caps:    at most 1 step per fit, 2 items per batch, 16 items per dataset, "
+                               "2 items of penn-fudan")
+    assert "data:    /tmp/d  (CVBOOK_DATA)" in lines
