@@ -155,3 +155,23 @@ def test_summary_counts_check_cells_in_a_kernel(tmp_path):
     assert printed.splitlines() == ["Checks passing: 2 of 5", "  ✗ two: got 1.0000, expected 2.0000",
                                     "  ✗ three: got 3.0000, expected 4.0000",
                                     "  1 check cell not run yet, or stopped before calling check()"]
+
+
+def test_the_lab_command_documents_itself_and_creates_its_output_folder(tmp_path):
+    import subprocess
+    import sys
+
+    helped = subprocess.run([sys.executable, "-m", "cvbook.labs", "--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and "SOLUTIONS" in helped.stdout and "created when missing" in helped.stdout
+    out = tmp_path / "new" / "students"
+    done = subprocess.run([sys.executable, "-m", "cvbook.labs", str(ROOT / "labs" / "solutions"), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.glob("*.ipynb")) == [p.name for p in LAB_SOURCES]
+    written = nbformat.read(out / LAB_SOURCES[0].name, as_version=4)
+    assert [c.source for c in written.cells] == [c.source for c in nbformat.read(ROOT / "labs" / LAB_SOURCES[0].name, as_version=4).cells]
+    missing = subprocess.run([sys.executable, "-m", "cvbook.labs", str(tmp_path / "nowhere"), str(out)],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "not a folder of lab sources" in missing.stderr and "Traceback" not in missing.stderr
+    same = subprocess.run([sys.executable, "-m", "cvbook.labs", str(out), str(out)], capture_output=True, text=True, timeout=120)
+    assert same.returncode == 2 and "overwrite the sources" in same.stderr

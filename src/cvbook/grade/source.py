@@ -60,12 +60,14 @@ class Lab:
 
 
 def _search_dirs() -> list[Path]:
-    dirs = [Path.cwd() / "labs" / "solutions"]
+    """Where a lab name is looked up, in order: the checkout the cvbook package runs from (its labs
+    match its grader), then the current folder's ``labs/solutions``."""
     import cvbook
 
-    repo = Path(cvbook.__file__).resolve().parents[2] / "labs" / "solutions"
-    if repo not in dirs:
-        dirs.append(repo)
+    dirs = [Path(cvbook.__file__).resolve().parents[2] / "labs" / "solutions"]
+    here = (Path.cwd() / "labs" / "solutions").resolve()
+    if here not in dirs:
+        dirs.append(here)
     return dirs
 
 
@@ -77,14 +79,17 @@ def find_source(spec: str, search: Sequence[Path] | None = None) -> Path:
             raise SourceError(f"{spec}: no such notebook")
         return path
     dirs = [d for d in (search or _search_dirs()) if d.is_dir()]
-    found = sorted({p.resolve() for d in dirs for p in d.glob(f"{spec}*.ipynb")})
-    if len(found) == 1:
-        return found[0]
+    for folder in dirs:  # the first folder that has the lab decides (a second checkout's copy is not a rival)
+        found = sorted(folder.glob(f"{spec}*.ipynb"))
+        exact = [p for p in found if p.stem == spec]
+        if exact or len(found) == 1:
+            return (exact or found)[0].resolve()
+        if found:
+            raise SourceError(f"{spec!r} names several labs in {folder}: {', '.join(p.stem for p in found)}; "
+                              "give more of the name")
     available = sorted({p.stem for d in dirs for p in d.glob("*.ipynb")})
-    if not found:
-        where = ", ".join(str(d) for d in dirs) or "labs/solutions (run from the repository root)"
-        raise SourceError(f"no lab source named {spec!r} in {where}; available: {', '.join(available) or 'none'}")
-    raise SourceError(f"{spec!r} names several labs: {', '.join(p.stem for p in found)}; give the full name")
+    where = ", ".join(str(d) for d in dirs) or "labs/solutions (run from the repository root)"
+    raise SourceError(f"no lab source named {spec!r} in {where}; available: {', '.join(available) or 'none'}")
 
 
 def _title(cells: list, index: int) -> str:
