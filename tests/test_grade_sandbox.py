@@ -6,7 +6,6 @@ and the submissions folder are checked afterwards, and no sandbox process may be
 In CI (``CI=true``) a missing sandbox fails these tests instead of skipping them.
 (The unshare fallback, Ctrl-C and the notebook time limit: test_grade_fallback.py.)
 """
-import json
 import re
 from pathlib import Path
 
@@ -36,8 +35,6 @@ def test_feedback_says_what_to_do(bwrap):
     feedback = bwrap.ctx.out / "feedback"
     for case in bwrap.cases:
         assert (feedback / f"{case.name}.html").exists()
-        gradescope = json.loads((bwrap.ctx.out / "gradescope" / case.name / "results.json").read_text())
-        assert gradescope["score"] == float(bwrap.rows[case.name]["score"])
     empty = (feedback / "empty.md").read_text()
     table = [line for line in empty.splitlines() if line.startswith("| ") and "✗" in line]
     assert len(table) == 5 and all("not answered yet. Hint:" in line for line in table)

@@ -86,7 +86,7 @@ def corpus_run(tmp_path_factory, kind: str, cases: list[corpus.Case]) -> Run:
         sentinel.parent.mkdir(exist_ok=True)
         sentinel.write_text("must survive")
     before = hashes(ctx.submissions)
-    done = grade(ctx, "--sandbox", kind, "--format", "gradescope")
+    done = grade(ctx, "--sandbox", kind)
     assert done.returncode == 0, done.stderr[-3000:]
     return Run(ctx, cases, rows(ctx.out), done.stderr, done.returncode, listener, before)
 
