@@ -1,4 +1,4 @@
-"""The CPU costs that ``benchmarks/t4_estimates.py`` uses, measured on this machine.
+"""The CPU costs that ``tools/t4_estimates.py`` uses, measured on this machine.
 
     python benchmarks/t4_measure.py            # every cost: about a minute of CPU
     python benchmarks/t4_measure.py pipelines  # only the input pipelines (PIPELINE_MS)

@@ -1,60 +1,56 @@
-"""How long each notebook's full profile takes on a Colab T4, estimated from FLOPs (no GPU here).
+"""Each notebook's one-line full-profile time on a Colab T4, estimated: a documentation generator.
 
-    python benchmarks/t4_estimates.py                 # the table (Markdown), as in benchmarks/README.md
-    python benchmarks/t4_estimates.py 10_ssd lab02_resnet   # some notebooks, by name
+    python tools/t4_estimates.py                        # each notebook's minutes and where they go
+    python tools/t4_estimates.py --write                # also each notebook's line (markdown cell full-profile-t4)
+    python tools/t4_estimates.py --write 10_ssd lab09_vae   # some notebooks, by name
 
-Nothing here was measured on a GPU: the machine that builds the book has none. Each notebook's
-full profile is described by its work (:class:`Work`): which network, what input size, how many
-images go through it for training or evaluation, how many optimiser steps, and which input
-pipeline feeds it. A piece of work takes the longest of
+Nothing here was measured on a GPU: the machines that build the book have none. Every notebook of
+``book/`` and ``labs/solutions/`` has an entry in :data:`NOTEBOOKS`, read from its
+``profile.pick(quick=..., full=...)`` values, and its page carries :func:`statement` (``tests/test_t4_estimates.py``
+checks both, the 30-minute limit, and the FLOP count against ``torch.utils.flop_counter``).
 
-- **compute**: multiply-adds per image (:func:`cvbook.backbones.summary.count_macs`, or
-  torchvision's ``_ops`` metadata for its detectors) × 2 FLOPs × 3 for training (forward and
-  backward) or × 1 for evaluation, × images, at an effective **6 TFLOP/s with mixed precision**
-  (``cvbook.train.fit`` uses float16 autocast on a T4) or **3 TFLOP/s in float32** (evaluation:
-  ``cvbook.train.evaluate``, ``predict`` and the notebooks' ``no_grad`` loops run without
-  autocast; so does ``fit(..., amp=False)``). These rates come from NVIDIA's published T4
-  ResNet-50 inference throughput (DeepLearningExamples, batch 128: 1,190 images/s with AMP, 420
-  in FP32, i.e. 9.8 and 3.4 TFLOP/s at 8.2 GFLOP per image), discounted for training (backward
-  kernels, optimiser, Python) by 0.6 and 0.9;
-- **step overhead**: small networks do not fill a GPU; each optimiser step costs at least
-  ``step_ms`` (kernel launches, Python): 8 ms for a small network (a small classifier, an MLP),
-  15 ms for a small SSD, 60 ms for a torchvision Faster or Mask R-CNN step;
-- **input pipeline**: per-image CPU milliseconds of the notebook's own transforms, measured on
-  the build machine (``process_time``, one thread; :data:`PIPELINE_MS`), spread over the
-  DataLoader's workers but at most Colab's 2 vCPUs, counted as 1.5 cores (hyper-threads).
+A notebook's time is 1 minute to install and start, its downloads at 20 MB/s plus half again to
+unpack (:data:`DOWNLOAD_MB`), its CPU-only cells (at most its quick-profile time) and CPU work
+(:class:`CpuWork`: items × :data:`CPU_MS`, over Colab's 2 vCPUs counted as 1.5 cores when torch or
+BLAS thread), and for each GPU pass (:class:`Work`) the longest of
 
-Some full profiles also do real work on the CPU (chapter 12 trains its small YOLO there in
-both profiles; chapter 17 fits a logistic regression on MNIST): :class:`CpuWork`, items ×
-CPU milliseconds per item measured on the build machine (:data:`CPU_MS`, ``process_time``, one
-thread), over 1.5 cores where torch or BLAS use Colab's two threads, else one.
-``python benchmarks/t4_measure.py`` measures these costs and the newer input pipelines again.
+- **compute**: multiply-adds per image (:func:`cvbook.backbones.summary.count_macs` on the ``meta``
+  device, or torchvision's ``_ops`` metadata) × 2 FLOPs × 3 when training (forward and backward),
+  over **6 TFLOP/s** with float16 autocast (``cvbook.train.fit`` on a T4) or **3 TFLOP/s** in float32
+  (evaluation, ``fit(..., amp=False)``): NVIDIA's published T4 ResNet-50 inference throughput
+  (DeepLearningExamples, batch 128: 1,190 images/s with AMP, 420 in FP32, i.e. 9.8 and 3.4 TFLOP/s
+  at 8.2 GFLOP per image), discounted for training by 0.6 and 0.9;
+- **step overhead**: at least ``step_ms`` per optimiser step however small the network (kernel
+  launches, Python): 8 ms, 15 ms for a small SSD, 60 ms for a torchvision Faster or Mask R-CNN;
+- **input pipeline**: CPU milliseconds per image of the notebook's transforms (:data:`PIPELINE_MS`)
+  over its DataLoader workers, at most 1.5 cores.
 
-Plus fixed costs: installing the package and starting (1 min), downloads at 20 MB/s with
-unpacking (sizes: :data:`DOWNLOAD_MB`), and the notebook's other CPU-only cells (at most its
-quick-profile time). Every notebook of ``book/`` and ``labs/solutions/`` has an entry in
-:data:`NOTEBOOKS` (``tests/test_t4_estimates.py`` checks it).
+The CPU milliseconds were measured on the build machine (one thread, ``process_time``);
+``python benchmarks/t4_measure.py`` measures them again. :func:`steps_per_second` gives the
+estimated training rate of each pass, to set beside a rate measured on a real GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
-AMP_TFLOPS = 6.0
-FP32_TFLOPS = 3.0
+ROOT = Path(__file__).resolve().parents[1]
+AMP_TFLOPS, FP32_TFLOPS = 6.0, 3.0
 COLAB_CORES = 1.5
 DOWNLOAD_MB_PER_S = 20.0
 SETUP_S = 60.0
 T4_SESSION_MIN = 30.0
 
-#: CPU milliseconds per image of each input pipeline, measured on the build machine (see the module docstring;
-#: ``python benchmarks/t4_measure.py`` measures the keys marked *).
+#: CPU milliseconds per image of each input pipeline (``benchmarks/t4_measure.py`` measures the keys marked *).
 PIPELINE_MS = {
     "cifar augment": 0.20,         # PIL 32×32 → ToImage, ToDtype, RandomCrop(32, padding=4), flip
     "cifar plain": 0.07,           # * PIL 32×32 → ToImage, ToDtype (as torchvision's CIFAR10 item: fromarray first)
@@ -70,8 +66,8 @@ PIPELINE_MS = {
     "memory": 0.0,                 # tensors already in memory
 }
 
-#: CPU milliseconds per item of the work that full profiles do on the CPU, measured on the build machine
-#: (``process_time``, one thread; ``python benchmarks/t4_measure.py``) unless the comment says otherwise.
+#: CPU milliseconds per item of the work full profiles do on the CPU (``benchmarks/t4_measure.py``
+#: measures them unless the comment says otherwise).
 CPU_MS = {
     "small YOLO training image": 8.5,      # SmallYOLO, fit(device="cpu"), batches of 32 shapes images (64×64)
     "small YOLO detection image": 4.6,     # SmallYOLO.detect(score_threshold=0.01), 200 images per call
@@ -100,24 +96,22 @@ def _mb(*names: str) -> float:
     return sum(DOWNLOAD_MB[n] for n in names)
 
 
+@functools.cache
+def _count_macs(build: Callable[[], nn.Module], input: tuple[int, ...]) -> float:
+    from cvbook.backbones.summary import count_macs
+
+    with torch.device("meta"):
+        model = build()
+    return float(count_macs(model, (1, *input)))
+
+
 @dataclass(frozen=True)
 class Work:
-    """One kind of pass of a notebook's full profile.
-
-    Args:
-        what: a label for the table.
-        model: builds the network (on the ``meta`` device: nothing is allocated), or None with ``macs``.
-        input: the shape of one input without the batch, ``(C, H, W)`` for an image.
-        images: images that go through the network (all epochs, runs and seeds together).
-        train: forward and backward (×3) or forward only.
-        steps: optimiser steps (for the per-step overhead); for evaluation, batches.
-        step_ms: the least time one step takes, however small the network.
-        pipeline: a key of :data:`PIPELINE_MS`.
-        workers: the DataLoader's ``num_workers`` (0: the main process).
-        amp: float16 autocast (``cvbook.train.fit`` on a T4), else float32.
-        macs: multiply-adds per image when ``model`` is None (torchvision's ``_ops`` metadata, or a count
-            written beside the entry).
-    """
+    """One GPU pass of a full profile: ``images`` through ``model`` (built on the ``meta`` device)
+    at ``input`` ``(C, H, W)``, training (×3 FLOPs) or not, in ``steps`` optimiser steps (or batches)
+    of at least ``step_ms`` each, fed by the :data:`PIPELINE_MS` ``pipeline`` over ``workers``; with
+    ``amp`` (float16 autocast) or in float32; ``macs`` per image replaces ``model`` where it cannot
+    run on ``meta``."""
 
     what: str
     model: Callable[[], nn.Module] | None
@@ -132,27 +126,21 @@ class Work:
     macs: float | None = None
 
     def macs_per_image(self) -> float:
-        if self.macs is not None:
-            return self.macs
-        from cvbook.backbones.summary import count_macs
-
-        with torch.device("meta"):
-            model = self.model()
-        return float(count_macs(model, (1, *self.input)))
+        return self.macs if self.macs is not None else _count_macs(self.model, self.input)
 
     def seconds(self) -> dict[str, float]:
+        """``compute``, ``overhead``, ``data`` and their maximum, ``total``."""
         flops = self.macs_per_image() * 2 * (3 if self.train else 1) * self.images
-        compute = flops / ((AMP_TFLOPS if self.amp else FP32_TFLOPS) * 1e12)
-        overhead = self.steps * self.step_ms / 1e3
-        cores = min(COLAB_CORES, max(1, self.workers))
-        data = self.images * PIPELINE_MS[self.pipeline] / 1e3 / cores
-        return {"compute": compute, "overhead": overhead, "data": data, "total": max(compute, overhead, data)}
+        parts = {"compute": flops / ((AMP_TFLOPS if self.amp else FP32_TFLOPS) * 1e12),
+                 "overhead": self.steps * self.step_ms / 1e3,
+                 "data": self.images * PIPELINE_MS[self.pipeline] / 1e3 / min(COLAB_CORES, max(1, self.workers))}
+        return parts | {"total": max(parts.values())}
 
 
 @dataclass(frozen=True)
 class CpuWork:
-    """Work a full profile does on the CPU: ``items`` × :data:`CPU_MS` ``[cost]``, over Colab's 1.5 cores
-    when ``threaded`` (torch, BLAS), else one."""
+    """Work a full profile does on the CPU: ``items`` × :data:`CPU_MS` ``[cost]``, over 1.5 cores when
+    ``threaded`` (torch, BLAS), else one."""
 
     what: str
     cost: str
@@ -165,8 +153,7 @@ class CpuWork:
 
 @dataclass(frozen=True)
 class Notebook:
-    """A notebook's full profile: its GPU work, its CPU work, downloads (MB), its other CPU-only cells (s),
-    and what it reaches."""
+    """A full profile: GPU passes, downloads (MB), other CPU-only cells (s), what it reaches, CPU work."""
 
     work: list[Work] = field(default_factory=list)
     download_mb: float = 0.0
@@ -175,18 +162,12 @@ class Notebook:
     cpu_work: list[CpuWork] = field(default_factory=list)
 
     def seconds(self) -> dict[str, float]:
-        parts = [w.seconds() for w in self.work]
-        downloads = self.download_mb / DOWNLOAD_MB_PER_S * 1.5  # + unpacking
-        cpu = self.cpu_s + sum(c.seconds() for c in self.cpu_work)
-        return {
-            "setup": SETUP_S,
-            "downloads": downloads,
-            "cpu cells": cpu,
-            "compute": sum(p["compute"] for p in parts),
-            "overhead": sum(p["overhead"] for p in parts),
-            "data": sum(p["data"] for p in parts),
-            "total": SETUP_S + downloads + cpu + sum(p["total"] for p in parts),
-        }
+        """Where the time goes (``setup``, ``downloads``, ``cpu cells``, the GPU parts) and its ``total``."""
+        passes = [w.seconds() for w in self.work]
+        parts = {"setup": SETUP_S, "downloads": self.download_mb / DOWNLOAD_MB_PER_S * 1.5,
+                 "cpu cells": self.cpu_s + sum(c.seconds() for c in self.cpu_work)}
+        gpu = {k: sum(p[k] for p in passes) for k in ("compute", "overhead", "data")}
+        return parts | gpu | {"total": sum(parts.values()) + sum(p["total"] for p in passes)}
 
     def minutes(self) -> int:
         """The estimate rounded up to whole minutes (what the notebook states)."""
@@ -195,12 +176,14 @@ class Notebook:
 
 # --- the networks (built as the notebooks build them) --------------------------------------
 
+@functools.cache  # one builder per network: its count is made once
 def _resnet_small(widths, blocks=None):
     from cvbook.backbones.resnet import resnet_small
 
     return lambda: resnet_small(10, widths=widths, **({"blocks": blocks} if blocks else {}))
 
 
+@functools.cache
 def _torchvision(name: str, **kwargs):
     import torchvision
 
@@ -234,6 +217,7 @@ def _tiny_ssd():
     return ssd.tiny_ssd(3, stem=(8, 16), stages=(32, 32))
 
 
+@functools.cache
 def _fcn_small(variant: str):
     from cvbook.segmentation import fcn
 
@@ -246,18 +230,21 @@ def _fcn_resnet50():
     return fcn.FCN(21, variant="8s", backbone=fcn.ResNetBackbone("resnet50", weights=None))
 
 
+@functools.cache
 def _unet(in_channels: int, base: int, depth: int):
     from cvbook.segmentation.unet import UNet
 
     return lambda: UNet(in_channels=in_channels, num_classes=2, base_channels=base, depth=depth)
 
 
+@functools.cache
 def _autoencoder(shape, latent):
     from cvbook.generative.autoencoder import Autoencoder
 
     return lambda: Autoencoder(shape, latent, hidden=(256,))
 
 
+@functools.cache
 def _vae(shape, latent, hidden):
     from cvbook.generative.vae import VAE
 
@@ -528,73 +515,64 @@ def statement(name: str) -> str:
     """The one line a notebook's full-profile section carries."""
     nb = NOTEBOOKS[name]
     return (f"**Full profile on a Colab T4:** about {nb.minutes()} min (estimated from FLOPs and measured CPU costs, "
-            f"not measured on a T4: `benchmarks/t4_estimates.py`); it reaches {nb.reaches}.")
+            f"not measured on a T4: `tools/t4_estimates.py`); it reaches {nb.reaches}.")
+
+
+def steps_per_second(name: str) -> dict[str, float]:
+    """The estimated T4 rate of each training pass of a notebook's full profile: ``{what: optimiser steps/s}``
+    (empty when its full profile trains nothing on the GPU). For comparing with a rate measured on a GPU."""
+    return {w.what: w.steps / w.seconds()["total"] for w in NOTEBOOKS[name].work if w.train and w.steps}
 
 
 CELL_ID = "full-profile-t4"
 
 
-def notebook_path(name: str):
+def notebook_path(name: str) -> Path:
     """``book/<name>.ipynb`` or ``labs/solutions/<name>.ipynb``."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    for path in (root / "book" / f"{name}.ipynb", root / "labs" / "solutions" / f"{name}.ipynb"):
+    for path in (ROOT / "book" / f"{name}.ipynb", ROOT / "labs" / "solutions" / f"{name}.ipynb"):
         if path.exists():
             return path
     raise FileNotFoundError(f"no notebook named {name} in book/ or labs/solutions/")
 
 
 def write_statement(name: str) -> bool:
-    """Put :func:`statement` into the notebook's markdown cell ``full-profile-t4`` (made at the end,
-    or before a lab's closing summary cell, the first time); returns whether the file changed.
-    Markdown only: no output goes stale."""
-    import json
-
+    """Put :func:`statement` into the notebook's markdown cell ``full-profile-t4`` (made at the end, or
+    before a lab's closing summary cell, the first time); returns whether the file changed. Markdown only:
+    no output goes stale."""
     path = notebook_path(name)
     text = path.read_text()
     nb = json.loads(text)
-    source = statement(name)
+    source = statement(name).splitlines(keepends=True)
     cells = [c for c in nb["cells"] if c.get("id") == CELL_ID]
     if cells:
-        cells[0]["source"] = source.splitlines(keepends=True)
+        cells[0]["source"] = source
     else:
-        cell = {"cell_type": "markdown", "id": CELL_ID, "metadata": {}, "source": source.splitlines(keepends=True)}
         ids = [c.get("id") for c in nb["cells"]]
         # a lab ends with its pass count (cvbook.labs): the statement goes just before it
         at = ids.index("checks-summary") if "checks-summary" in ids else len(ids)
-        nb["cells"].insert(at, cell)
+        nb["cells"].insert(at, {"cell_type": "markdown", "id": CELL_ID, "metadata": {}, "source": source})
     new = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     if new != text:
         path.write_text(new)
     return new != text
 
 
-def table(names: list[str]) -> str:
-    rows = ["| notebook | minutes | compute (s) | step overhead (s) | input pipeline (s) | CPU cells (s) | "
-            "downloads (s) | reaches |",
-            "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for name in names:
-        s = NOTEBOOKS[name].seconds()
-        rows.append(f"| {name} | {NOTEBOOKS[name].minutes()} | {s['compute']:.0f} | {s['overhead']:.0f} | "
-                    f"{s['data']:.0f} | {s['cpu cells']:.0f} | {s['downloads']:.0f} | {NOTEBOOKS[name].reaches} |")
-    return "\n".join(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebook names (file names without .ipynb); default: all")
-    parser.add_argument("--write", action="store_true",
-                        help=f"also write each notebook's one-line statement (markdown cell '{CELL_ID}')")
+    parser.add_argument("--write", action="store_true", help=f"also write each notebook's line (cell '{CELL_ID}')")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in NOTEBOOKS]
     if unknown:
-        parser.error(f"no estimate for {', '.join(unknown)}: add it to NOTEBOOKS in benchmarks/t4_estimates.py")
+        parser.error(f"no estimate for {', '.join(unknown)}: add it to NOTEBOOKS in tools/t4_estimates.py")
     names = args.names or list(NOTEBOOKS)
-    print(table(names))
+    for name in names:
+        s = NOTEBOOKS[name].seconds()
+        print(f"{name}: {NOTEBOOKS[name].minutes()} min (" + ", ".join(f"{k} {v:.0f} s" for k, v in s.items()
+                                                                       if k != "total") + ")")
     if args.write:
         changed = [n for n in names if write_statement(n)]
-        print(f"\nstatements written: {', '.join(changed) or 'none changed'} (run `make labs` for the labs)")
+        print(f"\nlines written: {', '.join(changed) or 'none changed'} (run `make labs` for the labs)")
     over = [n for n in names if NOTEBOOKS[n].minutes() > T4_SESSION_MIN]
     if over:
         print(f"\nover {T4_SESSION_MIN:.0f} minutes: {', '.join(over)}")
