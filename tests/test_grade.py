@@ -110,7 +110,8 @@ def test_rebuild_takes_answers_by_id_and_everything_else_from_the_source(tmp_pat
     assert len(added) == 1 and cells[added[0]].source == "helper = 1"
     assert [c.id for c in cells].index(corpus.ACC) == added[0] + 1, "an added cell stays where the student put it"
     assert "'check': 'cvbook.labs:check'" in cells[[c.id for c in cells].index("5f56fc7f")].source
-    assert not built.flags
+    assert built.flags == [rb.Flag("check 5f56fc7f (Exercise 1: accuracy)", "check cell edited (the source's version was run)")], \
+        "the edited check cell is reported to the instructor, nothing else is"
 
 
 def test_rebuild_finds_answers_without_ids_by_what_they_define(tmp_path):
@@ -145,34 +146,50 @@ def test_suspicious_code_is_flagged_for_the_instructor():
 
 
 def result(student: str, earned: list[float], status: str = "graded") -> Result:
-    checks = [CheckResult(c.id, c.points, e, "" if e else "not answered yet. Hint: think") for c, e in zip(LAB.checks, earned)]
+    checks = [CheckResult(c.id, c.points, e, "" if e == c.points else ("not answered yet. Hint: think" if not c.hidden else
+              "✗ accuracy, another problem: got 0.5000, expected 0.6250")) for c, e in zip(LAB.checks, earned)]
     return Result(student, status, sum(earned), LAB.max_score, checks, sandbox="bubblewrap sandbox", seconds=1.5,
-                  source_sha256=LAB.sha256, rebuilt=f"rebuilt/{student}.ipynb",
-                  problems=[CellProblem("answer", "def f():", "SyntaxError: invalid syntax")], notes=["a note"])
+                  source_sha256=LAB.sha256, rebuilt=f"rebuilt/{student}.ipynb", reproduce="python -m pytest --nbval-lax /x",
+                  problems=[CellProblem("answer", "def f():", "SyntaxError: invalid syntax")], notes=["a note"],
+                  lead="your answer to Exercise 1: accuracy (the cell starting `def accuracy(p, l):`): ZeroDivisionError",
+                  flags=[rb.Flag("answer 30f74f54 (Exercise 1: accuracy)", "touches builtins"),
+                         rb.Flag("check 7bee7dec (Exercise 3)", "check cell deleted (the source's version was run)")])
 
 
 def test_gradebook_feedback_and_gradescope_files(tmp_path):
-    results = {"=cmd": result("=cmd", [1, 0, 0, 1, 1]), "alice": result("alice", [1, 1, 1, 1, 1])}
+    results = {"=cmd": result("=cmd", [1, 0, 0, 1, 0.5]), "alice": result("alice", [1, 1, 1, 1, 1])}
+    results["alice"].flags = []
     for r in results.values():
         report.write_result(tmp_path, LAB, r, ("gradescope",))
     report.write_gradebook(tmp_path, LAB, results)
     report.write_checks(tmp_path, LAB)
     rows = list(csv.reader(open(tmp_path / "gradebook.csv")))
-    assert rows[0] == ["student", "score", "max_score", "status", *corpus.CHECKS]
-    assert rows[1] == ["'=cmd", "3", "5", "graded", "1", "0", "0", "1", "1"], "no spreadsheet formula from a file name"
-    assert rows[2] == ["alice", "5", "5", "graded", "1", "1", "1", "1", "1"]
+    assert rows[0] == ["student", "score", "max_score", "status", *corpus.CHECKS, "flags"]
+    assert rows[1] == ["'=cmd", "2.5", "5", "graded", "1", "0", "0", "1", "0.5", "touches builtins; check cell deleted (the source's version was run)"], \
+        "no spreadsheet formula from a file name"
+    assert rows[2] == ["alice", "5", "5", "graded", "1", "1", "1", "1", "1", ""]
+    flags = list(csv.reader(open(tmp_path / "flags.csv")))
+    assert flags == [["student", "where", "flag"], ["'=cmd", "answer 30f74f54 (Exercise 1: accuracy)", "touches builtins"],
+                     ["'=cmd", "check 7bee7dec (Exercise 3)", "check cell deleted (the source's version was run)"]]
     checks = list(csv.DictReader(open(tmp_path / "checks.csv")))
     assert [c["check"] for c in checks] == corpus.CHECKS and checks[2]["hidden"] == "yes"
     md = (tmp_path / "feedback" / "=cmd.md").read_text()
-    assert "**Score: 3 / 5**" in md and "Hint: think" in md and "SyntaxError" in md and "--nbval-lax" in md
-    assert "(hidden check)" in md
+    assert "**Score: 2.5 / 5**" in md and "Hint: think" in md and "SyntaxError" in md
+    assert md.index("## First error in your code") < md.index("| # |") and "ZeroDivisionError" in md
+    assert "(hidden check)" in md and report.HIDDEN_FAILED in md and "0.6250" not in md and "another problem" not in md
+    for instructor_only in ("touches builtins", "deleted", "--nbval-lax", "pytest", "For the instructor", str(tmp_path)):
+        assert instructor_only not in md, instructor_only
+    revealed = report.to_markdown(report.feedback_blocks(LAB, results["=cmd"], tmp_path, reveal_hidden=True))
+    assert "expected 0.6250" in revealed
     html = (tmp_path / "feedback" / "=cmd.html").read_text()
-    assert "<strong>Score: 3 / 5</strong>" in html and "<table>" in html and "&lt;" not in html.split("<body>")[0][-5:]
+    assert "<strong>Score: 2.5 / 5</strong>" in html and "<table>" in html and "&lt;" not in html.split("<body>")[0][-5:]
     gradescope = json.loads((tmp_path / "gradescope" / "=cmd" / "results.json").read_text())
-    assert gradescope["score"] == 3 and len(gradescope["tests"]) == 5
+    assert gradescope["score"] == 2.5 and len(gradescope["tests"]) == 5
     assert [t["visibility"] for t in gradescope["tests"]].count("after_published") == 1
+    assert gradescope["tests"][2]["output"] == report.HIDDEN_FAILED
     assert report.load_results(tmp_path, LAB).keys() == {"=cmd", "alice"}
-    assert Result.from_json((tmp_path / "results" / "alice.json").read_text()) == results["alice"]
+    assert Result.from_json((tmp_path / "results" / "=cmd.json").read_text()) == results["=cmd"]
+    assert json.loads((tmp_path / "results" / "=cmd.json").read_text())["reproduce"].endswith("/x")
 
 
 def test_failures_become_messages_a_student_can_act_on():

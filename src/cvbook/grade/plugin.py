@@ -10,8 +10,12 @@ code, without changing what passes:
 - a kernel that dies is noticed within half a second instead of at the cell timeout;
 - the whole notebook has a time budget (``--grade-notebook-timeout``): each cell's timeout is
   cut to what remains, and cells after the budget fail at once;
-- after every cell the kernel calls :func:`cvbook.grade.seal.reset` (removes input transformers and
-  the like that student code installed: IPython applies them before any hook of the next cell);
+- after every cell an empty execute request makes the kernel call :func:`cvbook.grade.seal.reset`
+  as a ``user_expressions`` entry (IPython evaluates those without transformers or hooks, and,
+  the request being empty and silent, whether or not the cell failed): it removes input
+  transformers and the like that student code installed (IPython applies them before any hook of
+  the next cell), and returns the ``check()`` calls of a check cell, which the JUnit property
+  ``calls`` records (JSON ``[[passed, name, message], ...]``);
 - stderr (warnings) is left out of the output comparison;
 - JUnit properties record what happened (``kernel``, ``truncated``, ``budget``).
 
@@ -21,6 +25,7 @@ pass/fail for every check of an ordinary submission.
 
 from __future__ import annotations
 
+import ast
 import os
 import time
 import uuid
@@ -128,8 +133,7 @@ def _patch_nbval(output_limit: int) -> None:
                 return
 
     def execute_cell_input(self: Any, cell_input: str, allow_stdin: bool | None = None) -> str:
-        return self.kc.execute(cell_input, store_history=False, allow_stdin=allow_stdin, stop_on_error=False,
-                               user_expressions={"cvbook_seal": RESET_SEAL})
+        return self.kc.execute(cell_input, store_history=False, allow_stdin=allow_stdin, stop_on_error=False)
 
     running.get_message = capped_get_message
     running.await_reply = await_reply
@@ -159,9 +163,41 @@ def pytest_runtest_setup(item: Any) -> None:
     item.config.option.nbval_cell_timeout = max(1.0, min(cell_timeout, remaining))
 
 
+def reset_seal(kernel: Any, timeout: float = 20.0) -> str | None:
+    """Make the kernel run :func:`cvbook.grade.seal.reset` (see the module docstring); the JSON of
+    the check calls it returns, or None when the kernel did not answer in time."""
+    msg_id = kernel.kc.execute("", silent=True, store_history=False, stop_on_error=False,
+                               user_expressions={"cvbook_seal": RESET_SEAL})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.get_message(stream="shell", timeout=max(0.1, deadline - time.monotonic()))
+        except Empty:
+            return None
+        if msg["parent_header"].get("msg_id") == msg_id:
+            value = msg["content"].get("user_expressions", {}).get("cvbook_seal", {})
+            text = value.get("data", {}).get("text/plain", "") if value.get("status") == "ok" else ""
+            try:
+                calls = ast.literal_eval(text) if text else None
+            except (ValueError, SyntaxError):
+                return None
+            return calls if isinstance(calls, str) else None
+    return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     outcome = yield
+    parent = getattr(item, "parent", None)
+    kernel = getattr(parent, "kernel", None)
+    if call.when == "call" and kernel is not None and not getattr(parent, "timed_out", False) and _state["died"] is None:
+        try:
+            alive = kernel.is_alive()
+        except Exception:
+            alive = False
+        calls = reset_seal(kernel) if alive else None
+        if calls and calls != "[]":
+            item.user_properties.append(("calls", calls))
     if call.when == "call":
         if _state["died"] is not None:
             item.user_properties.append(("kernel", f"died: exit status {_state['died']}"))

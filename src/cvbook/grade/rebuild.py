@@ -12,7 +12,10 @@ The rebuilt notebook is the source, cell by cell, except that
   cell installs before any student code runs.
 
 So whatever a submission does to its check cells (edit, delete, duplicate, re-tag, reorder)
-changes nothing. Only ``cell_type``, ``id`` and ``source`` are read from a submission.
+changes nothing; an edited or deleted check cell is reported to the instructor
+(:func:`tampered_checks`), as is code worth a look (:func:`suspicious`) and an answer that calls the
+library function its exercise reimplements (:mod:`cvbook.grade.library`). Only ``cell_type``,
+``id`` and ``source`` are read from a submission.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import nbformat
 
 from cvbook.labs import cells as labcells
 
+from .library import library_references
 from .source import Lab
 
-__all__ = ["InvalidNotebook", "SubmittedCell", "Submission", "Rebuilt", "read_submission", "rebuild",
-           "suspicious", "MAX_BYTES", "SEAL_PREFIX", "PROLOGUE_ID"]
+__all__ = ["InvalidNotebook", "SubmittedCell", "Submission", "Rebuilt", "Flag", "read_submission", "rebuild",
+           "suspicious", "tampered_checks", "lab_imports", "MAX_BYTES", "SEAL_PREFIX", "PROLOGUE_ID"]
 
 MAX_BYTES = 20_000_000
 SEAL_PREFIX = "_cvbook_seal_"
@@ -138,6 +142,32 @@ def suspicious(source: str) -> list[str]:
     return [reason for pattern, reason in _SUSPICIOUS if re.search(pattern, source)]
 
 
+@dataclass(frozen=True)
+class Flag:
+    """Something for the instructor to look at: where in the submission, and what."""
+
+    where: str  # e.g. "answer 30f74f54 (Exercise 1: accuracy)"
+    what: str
+
+
+def tampered_checks(lab: Lab, submission: Submission) -> list[Flag]:
+    """The student version's check cells that the submission edited or deleted (a check cell is
+    found by its id, or by its text when the submission has no ids)."""
+    texts = {_normal(cell.source) for cell in submission.cells if cell.cell_type == "code"}
+    by_id = {cell.id: cell for cell in submission.cells if cell.id}
+    flags = []
+    for cell in lab.student.cells:
+        if not labcells.is_check(cell):
+            continue
+        where = f"check {cell.id} ({lab.check(cell.id).title})"
+        mine = by_id.get(cell.id)
+        if mine is not None and mine.cell_type == "code" and _normal(mine.source) != _normal(cell.source):
+            flags.append(Flag(where, "check cell edited (the source's version was run)"))
+        elif (mine is None or mine.cell_type != "code") and _normal(cell.source) not in texts:
+            flags.append(Flag(where, "check cell deleted (the source's version was run)"))
+    return flags
+
+
 # ---------------------------------------------------------------------------------------------
 # Rebuilding
 
@@ -146,7 +176,8 @@ class Rebuilt:
     notebook: Any  # nbformat NotebookNode, ready for nbval
     roles: list[tuple[str, str]]  # (role, cell id) of every code cell: prologue, answer, check, lab, added
     notes: list[str]  # how answers were found, for the feedback
-    flags: list[str]  # suspicious code, for the instructor
+    flags: list[Flag]  # for the instructor: suspicious code, tampered check cells, library calls
+    library: dict[str, list[str]] = field(default_factory=dict)  # answer id -> reimplemented names it calls
 
 
 def _normal(source: str) -> str:
@@ -174,7 +205,7 @@ def _frame(stub: str) -> set[str]:
     return {line for line in lines if line and line != "# YOUR CODE HERE" and not line.startswith("raise NotImplementedError(")}
 
 
-def _imports(lab: Lab) -> dict[str, str]:
+def lab_imports(lab: Lab) -> dict[str, str]:
     """Names the lab's own cells import: name -> "module" or "module:attribute"."""
     bindings: dict[str, str] = {}
     for cell in lab.notebook.cells:
@@ -253,12 +284,26 @@ def rebuild(lab: Lab, submission: Submission, token: str, output_limit: int = 1_
         elif cell.cell_type == "code" and cell.source.strip() and id(cell) not in claimed:
             added.setdefault(anchor, []).append(cell)
 
-    flags = sorted({reason for cell in [*answers.values(), *(c for cells in added.values() for c in cells)]
-                    for reason in suspicious(cell.source)})
+    bindings = lab_imports(lab)
+    flags: list[Flag] = []
+    library: dict[str, list[str]] = {}
+    for answer in lab.exercises:
+        cell = answers.get(answer.id)
+        if cell is None:
+            continue
+        where = f"answer {answer.id} ({answer.title})"
+        flags += [Flag(where, reason) for reason in suspicious(cell.source)]
+        called = library_references(cell.source, answer.reimplements, bindings)
+        if called:
+            library[answer.id] = called
+            flags.append(Flag(where, "calls the library function it should implement: " + ", ".join(called)))
+    for anchor_index, cells in sorted(added.items()):
+        where = "added cell " + ("at the top" if anchor_index < 0 else f"after {lab.notebook.cells[anchor_index].id}")
+        flags += [Flag(where, reason) for cell in cells for reason in suspicious(cell.source)]
+    flags += tampered_checks(lab, submission)
     if sum(len(cells) for cells in added.values()):
         notes.append(f"{sum(len(cells) for cells in added.values())} code cell(s) you added were run too")
 
-    bindings = _imports(lab)
     modules = sorted({"builtins", "math", "numpy", "numpy._core.numeric", "torch", "cvbook.labs", "cvbook.labs.check"}
                      | {target.split(":")[0] for target in bindings.values()}
                      | {target.replace(":", ".") for target in bindings.values()})  # `from a import b`: b may be a module
@@ -298,7 +343,7 @@ def rebuild(lab: Lab, submission: Submission, token: str, output_limit: int = 1_
             nb.cells.append(nbformat.v4.new_code_cell(cell.source, id=cell.id, metadata={"tags": tags} if tags else {}))
             roles.append(("lab", cell.id))
         add_student_cells(index)
-    return Rebuilt(nb, roles, notes, flags)
+    return Rebuilt(nb, roles, notes, flags, library)
 
 
 def _first_line(source: str) -> str:

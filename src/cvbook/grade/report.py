@@ -1,10 +1,16 @@
 """What the grader writes into the output folder, as soon as each result is known.
 
 - ``results/<student>.json``: the full result (the record a rerun trusts, written first);
-- ``feedback/<student>.md`` and ``.html``: for the student: every check, the hint or error to act
-  on, the total, how it was graded, and the command that reproduces it;
-- ``gradebook.csv``: ``student, score, max_score, status`` and one column per check (points
-  earned, named by the check cell's id); ``checks.csv`` says what each column is;
+- ``feedback/<student>.md`` and ``.html``: for the student: the first error in their own code,
+  every check with the hint or error to act on (a hidden check only says that it failed, unless
+  ``reveal_hidden``), the total, and how it was graded; nothing for the instructor;
+- ``gradebook.csv``: ``student, score, max_score, status``, one column per check (points
+  earned, named by the check cell's id) and ``flags`` (what the instructor should look at);
+  ``checks.csv`` says what each column is;
+- ``flags.csv``: for the instructor: ``student, where, flag``, one row per flag (code that reaches
+  for the grader or the system, edited or deleted check cells, an answer that calls the library
+  function it should implement); the plain nbval command that reproduces a grade is in
+  ``results/<student>.json`` (``reproduce``);
 - ``gradescope/<student>/results.json`` with ``--format gradescope``.
 
 Every file is written to a temporary name and renamed, so an interrupted run leaves no half file.
@@ -20,10 +26,13 @@ import os
 import re
 from pathlib import Path
 
-from .run import Result, reproduce_command
-from .source import Lab
+from .run import CheckResult, Result
+from .source import Check, Lab
 
-__all__ = ["write_result", "write_gradebook", "write_checks", "load_results", "feedback_blocks", "to_markdown", "to_html"]
+__all__ = ["write_result", "write_gradebook", "write_flags", "write_checks", "load_results", "feedback_blocks",
+           "to_markdown", "to_html", "visible_message", "HIDDEN_FAILED"]
+
+HIDDEN_FAILED = "failed (a hidden check: what it tests is not shown)"
 
 
 def _atomic(path: Path, text: str) -> None:
@@ -53,15 +62,29 @@ def write_checks(out: Path, lab: Lab) -> None:
 
 
 def write_gradebook(out: Path, lab: Lab, results: dict[str, Result]) -> None:
+    """``gradebook.csv`` (see the module docstring), and ``flags.csv`` beside it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student", "score", "max_score", "status", *(c.id for c in lab.checks)])
+    writer.writerow(["student", "score", "max_score", "status", *(c.id for c in lab.checks), "flags"])
     for student in sorted(results):
         result = results[student]
         earned = {c.id: c.earned for c in result.checks}
+        flags = "; ".join(dict.fromkeys(flag.what.split(":")[0] for flag in result.flags))
         writer.writerow([_cell(student), _number(result.score), _number(result.max_score), result.status,
-                         *(_number(earned.get(c.id, 0.0)) for c in lab.checks)])
+                         *(_number(earned.get(c.id, 0.0)) for c in lab.checks), _cell(flags)])
     _atomic(out / "gradebook.csv", buffer.getvalue())
+    write_flags(out, results)
+
+
+def write_flags(out: Path, results: dict[str, Result]) -> None:
+    """``flags.csv``, for the instructor: ``student, where, flag``, one row per flag."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["student", "where", "flag"])
+    for student in sorted(results):
+        for flag in results[student].flags:
+            writer.writerow([_cell(student), _cell(flag.where), _cell(flag.what)])
+    _atomic(out / "flags.csv", buffer.getvalue())
 
 
 def load_results(out: Path, lab: Lab) -> dict[str, Result]:
@@ -77,16 +100,26 @@ def load_results(out: Path, lab: Lab) -> dict[str, Result]:
     return results
 
 
-def feedback_blocks(lab: Lab, result: Result, out: Path) -> list[tuple]:
-    """The feedback as blocks: ("h1"|"h2"|"p", text), ("table", header, rows), ("ul", items), ("code", text)."""
+def visible_message(check: Check, outcome: CheckResult, reveal_hidden: bool = False) -> str:
+    """What the student sees of a check's failure: a hidden check says only that it failed, unless revealed."""
+    if check.hidden and not reveal_hidden and outcome.earned < outcome.points:
+        return HIDDEN_FAILED + (f" ({_number(outcome.earned)} of {_number(outcome.points)} points)" if outcome.earned else "")
+    return outcome.message
+
+
+def feedback_blocks(lab: Lab, result: Result, out: Path | None = None, reveal_hidden: bool = False) -> list[tuple]:
+    """The feedback as blocks: ("h1"|"h2"|"p", text), ("table", header, rows), ("ul", items).
+    It holds nothing for the instructor (no flags, no paths, no command)."""
     blocks: list[tuple] = [("h1", f"{lab.name}: feedback for {result.student}"),
                            ("p", f"**Score: {_number(result.score)} / {_number(result.max_score)}** (status: {result.status})")]
     if result.detail and result.status != "graded":
         blocks.append(("p", result.detail.splitlines()[0]))
+    if result.lead:
+        blocks += [("h2", "First error in your code"), ("p", result.lead)]
     rows = []
     for k, (check, outcome) in enumerate(zip(lab.checks, result.checks), 1):
         section = check.title + (" (hidden check)" if check.hidden else "")
-        verdict = "✓ passed" if outcome.earned == outcome.points else f"✗ {outcome.message}"
+        verdict = "✓ passed" if outcome.earned == outcome.points else f"✗ {visible_message(check, outcome, reveal_hidden)}"
         rows.append([str(k), f"`{check.id}`", section, f"{_number(outcome.earned)} / {_number(outcome.points)}", verdict])
     blocks.append(("table", ["#", "check", "section", "points", "result"], rows))
     failing = [(check, outcome) for check, outcome in zip(lab.checks, result.checks) if outcome.earned < outcome.points]
@@ -94,7 +127,7 @@ def feedback_blocks(lab: Lab, result: Result, out: Path) -> list[tuple]:
         items = []
         for check, outcome in failing:
             names = "; ".join(f'"{name}"' for name in check.names[:4]) if not check.hidden else "hidden check"
-            items.append(f"**{check.title}** ({names}): {outcome.message}")
+            items.append(f"**{check.title}** ({names}): {visible_message(check, outcome, reveal_hidden)}")
         blocks += [("h2", "What to fix"), ("ul", items)]
     if result.problems:
         blocks += [("h2", "Your cells that raised an error"),
@@ -103,14 +136,9 @@ def feedback_blocks(lab: Lab, result: Result, out: Path) -> list[tuple]:
         notes = list(result.notes) + (["some output was cut: a cell printed more than the grader keeps"] if result.truncated else [])
         blocks += [("h2", "Notes"), ("ul", notes)]
     how = (f"The check cells (and the expected outputs) come from the lab's source, not from your notebook, so "
-           f"changing them changes nothing; a check passes when its cell runs without an error and prints the "
-           f"expected ✓ lines. Graded in a {result.sandbox}, in {result.seconds:.1f} s.")
+           f"changing them changes nothing; each check() call of a check cell earns its share of the cell's "
+           f"points when it prints the expected ✓ line. Graded in a {result.sandbox}, in {result.seconds:.1f} s.")
     blocks += [("h2", "How this was graded"), ("p", how)]
-    if result.rebuilt:
-        blocks += [("p", "To reproduce this grade (instructors), run the rebuilt notebook with plain nbval:"),
-                   ("code", reproduce_command(out.resolve() / result.rebuilt))]
-    if result.flags:
-        blocks += [("h2", "For the instructor: code worth a look"), ("ul", result.flags)]
     return blocks
 
 
@@ -164,21 +192,23 @@ def to_html(blocks: list[tuple]) -> str:
     return "\n".join(parts)
 
 
-def _gradescope(lab: Lab, result: Result) -> str:
+def _gradescope(lab: Lab, result: Result, reveal_hidden: bool = False) -> str:
     tests = []
     for check, outcome in zip(lab.checks, result.checks):
         tests.append({"name": f"{check.title} ({check.id})", "score": outcome.earned, "max_score": outcome.points,
                       "status": "passed" if outcome.earned == outcome.points else "failed",
-                      "output": outcome.message, "visibility": "after_published" if check.hidden else "visible"})
+                      "output": visible_message(check, outcome, reveal_hidden),
+                      "visibility": "after_published" if check.hidden else "visible"})
     output = f"status: {result.status}" + (f"; {result.detail.splitlines()[0]}" if result.detail else "")
     return json.dumps({"score": result.score, "output": output, "tests": tests}, indent=1, ensure_ascii=False)
 
 
-def write_result(out: Path, lab: Lab, result: Result, formats: tuple[str, ...] = ()) -> None:
-    """The result record, then the student's feedback (and the Gradescope file)."""
+def write_result(out: Path, lab: Lab, result: Result, formats: tuple[str, ...] = (), reveal_hidden: bool = False) -> None:
+    """The result record (for the instructor), then the student's feedback (and the Gradescope
+    file); ``reveal_hidden`` shows the failure messages of hidden checks (after the deadline)."""
     _atomic(out / "results" / f"{result.student}.json", result.to_json())
-    blocks = feedback_blocks(lab, result, out)
+    blocks = feedback_blocks(lab, result, out, reveal_hidden)
     _atomic(out / "feedback" / f"{result.student}.md", to_markdown(blocks))
     _atomic(out / "feedback" / f"{result.student}.html", to_html(blocks))
     if "gradescope" in formats:
-        _atomic(out / "gradescope" / result.student / "results.json", _gradescope(lab, result))
+        _atomic(out / "gradescope" / result.student / "results.json", _gradescope(lab, result, reveal_hidden))

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import nbformat
 
-from .rebuild import InvalidNotebook, read_submission, rebuild
+from .explain import student_message
+from .rebuild import Flag, InvalidNotebook, read_submission, rebuild
+from .score import read_calls, score_cells
 from .sandbox import Limits, Sandbox
 from .source import Lab
 from .watch import UidSlot, Watchdog, kill_tree
 
-__all__ = ["CheckResult", "CellProblem", "Result", "grade_one", "invalid", "SANITIZE", "KERNEL_NAME", "reproduce_command",
+__all__ = ["CheckResult", "CellProblem", "Result", "Flag", "grade_one", "invalid", "SANITIZE", "KERNEL_NAME", "reproduce_command",
            "failed", "classify", "student_message", "read_junit", "STOP", "Interrupted"]
 
 STOP = threading.Event()  # set on Ctrl-C: running submissions are stopped and not recorded
@@ -45,15 +47,14 @@ KERNEL_NAME = "cvbook-grade"
 # must not cost the check. (A failing check raises, and a cell that raises fails anyway.)
 SANITIZE = "regex: (?m)^(?!✓ ).*\\n?\nreplace: \n"
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;]*[A-Za-z]")  # pytest's JUnit XML writes ESC as "#x1B"
-_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)|NotImplementedError)\s*:?\s*(.*)$")
 
 
 @dataclass
 class CheckResult:
     id: str
     points: float
-    earned: float
-    message: str  # why it failed, for the student ("" when it passed)
+    earned: float  # points times the share of the cell's check() calls that passed
+    message: str  # why it failed, for the student ("" when it passed); a hidden check's is shown only when revealed
 
 
 @dataclass
@@ -72,14 +73,16 @@ class Result:
     checks: list[CheckResult]
     detail: str = ""
     notes: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)  # for the instructor only (flags.csv)
     problems: list[CellProblem] = field(default_factory=list)
+    lead: str = ""  # the first error in the student's own code: where, what, the frames of their code
     sandbox: str = ""
     seconds: float = 0.0
     submission_sha256: str = ""
     source_sha256: str = ""
     rebuilt: str = ""  # the rebuilt notebook, relative to the output folder
     truncated: bool = False
+    reproduce: str = ""  # for the instructor: the plain nbval command that re-runs the rebuilt notebook
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False)
@@ -89,6 +92,7 @@ class Result:
         data = json.loads(text)
         data["checks"] = [CheckResult(**c) for c in data["checks"]]
         data["problems"] = [CellProblem(**p) for p in data.get("problems", [])]
+        data["flags"] = [Flag(**f) if isinstance(f, dict) else Flag("", str(f)) for f in data.get("flags", [])]
         return cls(**data)
 
 
@@ -114,42 +118,6 @@ def _failure_text(case: ElementTree.Element) -> str | None:
     if node is not None:
         return _ANSI.sub("", node.get("message", "skipped") + "\n" + (node.text or ""))
     return None
-
-
-def student_message(text: str) -> str:
-    """The one line of a cell failure a student can act on.
-
-    ``text`` is nbval's report: a header (``Cell 5: Timeout of ...``), the cell's input, and the
-    traceback or the output comparison. Markers are looked for in the header only, so that a
-    student's code that happens to contain them changes nothing."""
-    header = text.split("\nInput:", 1)[0]
-    if "Cell outputs differ" in header:
-        lines = [l.strip() for l in text.splitlines() if l.strip().startswith(("- ", "+ ", "E ", "?"))]
-        shown = " / ".join(lines[:4]) if lines else ""
-        return "the check printed something other than the expected ✓ lines" + (f": {shown}" if shown else "")
-    for marker in ("not run: the notebook time limit", "Timeout of", "the kernel stopped"):
-        if marker in header:
-            line = next(l for l in header.splitlines() if marker in l)
-            return line[line.index(marker):].strip()
-    if "Previous cell timed out" in header:
-        return "not run properly: an earlier cell ran out of time"
-    if "Kernel dead on test start" in header:
-        return "not run: the kernel had already stopped (see above)"
-    if "Traceback:" not in text and re.search(r"Kernel died before replying|Kernel didn't respond", text):
-        return "not run: the kernel did not start"
-    if header.startswith("pytest plugin exception:") or "Traceback:" not in text:
-        detail = " ".join(header.replace("pytest plugin exception:", "").split())[:200]
-        return f"not run: the grader could not run this cell ({detail})"
-    traceback = text.split("Traceback:", 1)[-1]
-    lines = [l.strip() for l in traceback.splitlines() if l.strip()]
-    for line in reversed(lines):
-        match = _ERROR_LINE.match(line)
-        if match:
-            name, message = match.groups()
-            if name == "NotImplementedError" and message.startswith("Exercise:"):
-                return f"not answered yet. Hint: {message[len('Exercise:'):].strip()}"
-            return f"{name}: {message}" if message else name
-    return (lines[-1] if lines else text.strip())[:300]
 
 
 def classify(messages: list[str], stopped: str | None, cells_run: int) -> tuple[str, str]:
@@ -257,8 +225,11 @@ def failed(lab: Lab, student: str, detail: str, digest: str = "") -> Result:
                   submission_sha256=digest, source_sha256=lab.sha256)
 
 
-def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path, sandbox: Sandbox, limits: Limits) -> Result:
-    """Grade one submission; never raises for anything the submission does."""
+def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path, sandbox: Sandbox, limits: Limits,
+              allow_library: bool = False) -> Result:
+    """Grade one submission; never raises for anything the submission does. With
+    ``allow_library``, an answer that calls the library function its exercise reimplements keeps
+    its points (it is still flagged)."""
     start = time.monotonic()
     digest = fingerprint(submission)
     try:
@@ -278,6 +249,7 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
     notebook = rebuilt_dir / f"{student}.ipynb"
     nbformat.write(rebuilt.notebook, notebook)
     result.rebuilt = str(notebook.relative_to(out))
+    result.reproduce = reproduce_command(notebook.resolve())
 
     job = scratch / f"job-{secrets.token_hex(6)}"
     job.mkdir(mode=0o700)
@@ -307,18 +279,10 @@ def grade_one(lab: Lab, student: str, submission: Path, out: Path, scratch: Path
         for name in ("junit.xml", "pytest.log"):
             if (job / name).exists():
                 shutil.copyfile(job / name, logs / f"{student}.{name}")
-    code_cells = [cell for cell in rebuilt.notebook.cells if cell.cell_type == "code"]
-    for index, (role, cell_id) in enumerate(rebuilt.roles):
-        text = cells.get(index, "not run (no result from nbval)")
-        if role == "check":
-            check = lab.check(cell_id)
-            passed = index in cells and text is None
-            result.checks.append(CheckResult(cell_id, check.points, check.points if passed else 0.0,
-                                             "" if passed else student_message(text or "")))
-        elif role in ("answer", "added") and text and index in cells:
-            lines = [line.strip() for line in code_cells[index].source.splitlines()]
-            first = next((line for line in lines if line and not line.startswith("#")), "")
-            result.problems.append(CellProblem(role, first[:80], student_message(text)))
+    scored = score_cells(lab, rebuilt, cells, read_calls(job / "junit.xml"), allow_library)
+    result.checks = [CheckResult(*check) for check in scored.checks]
+    result.problems = [CellProblem(*problem) for problem in scored.problems]
+    result.lead = scored.lead
     result.score = sum(c.earned for c in result.checks)
     result.seconds = time.monotonic() - start
     shutil.rmtree(job, ignore_errors=True)

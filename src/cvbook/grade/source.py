@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import re
@@ -15,7 +16,7 @@ import nbformat
 from cvbook.labs import cells as labcells
 from cvbook.labs import student_notebook
 
-__all__ = ["Check", "Lab", "SourceError", "find_source", "load_lab"]
+__all__ = ["Answer", "Check", "Lab", "SourceError", "find_source", "load_lab", "defined_names"]
 
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
 _CHECK_NAME = re.compile(r"check\(\s*f?([\"'])(.*?)\1")
@@ -37,6 +38,17 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One answer cell of the source (a cell with a solution region)."""
+
+    id: str
+    title: str  # the heading of its section, as for checks
+    hints: tuple[str, ...]  # the hints of its solution regions
+    defines: frozenset[str]  # the names its solution binds at the top level
+    reimplements: tuple[str, ...]  # library names it must not call (metadata cvbook.reimplements)
+
+
+@dataclass(frozen=True)
 class Lab:
     """A lab source, read and validated."""
 
@@ -46,6 +58,10 @@ class Lab:
     checks: tuple[Check, ...]
     answers: frozenset[str]  # ids of the answer cells
     sha256: str
+    exercises: tuple[Answer, ...] = ()  # the answer cells, in order
+
+    def answer(self, cell_id: str) -> Answer:
+        return next(answer for answer in self.exercises if answer.id == cell_id)
 
     @property
     def name(self) -> str:
@@ -101,6 +117,35 @@ def _title(cells: list, index: int) -> str:
     return "Checks"
 
 
+def defined_names(source: str) -> frozenset[str]:
+    """Names a cell binds at its top level (functions, classes, assignments, imports); shell
+    lines (``!pip``, ``%time``) are skipped, and a cell that does not parse binds none."""
+    code = "\n".join("" if line.lstrip().startswith(("!", "%")) else line for line in source.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return frozenset()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+    return frozenset(names)
+
+
+def _answer(cell: Any, title: str, where: str) -> Answer:
+    hints = tuple(m["hint"] or "write this part" for line in cell.source.splitlines() if (m := labcells.BEGIN.match(line)))
+    reimplements = cell.metadata.get("cvbook", {}).get("reimplements", [])
+    if not isinstance(reimplements, list) or not all(isinstance(n, str) and "." in n for n in reimplements):
+        raise SourceError(f"{where}: cell {cell.id}: metadata cvbook.reimplements must be a list of dotted names "
+                          f"such as 'cvbook.detection.anchors.assign_anchors', not {reimplements!r}")
+    return Answer(cell.id, title, hints, defined_names(cell.source), tuple(reimplements))
+
+
 def load_lab(spec: str | Path) -> Lab:
     """Read and validate a lab source; :class:`SourceError` says what is wrong with it."""
     path = find_source(str(spec))
@@ -134,5 +179,7 @@ def load_lab(spec: str | Path) -> Lab:
         student = student_notebook(copy.deepcopy(nb))
     except ValueError as error:
         raise SourceError(f"{where}: {error}") from None
-    answers = frozenset(cell.id for cell in nb.cells if labcells.is_answer(cell))
-    return Lab(path.resolve(), nb, student, tuple(checks), answers, hashlib.sha256(raw).hexdigest())
+    exercises = tuple(_answer(cell, _title(nb.cells, index), where)
+                      for index, cell in enumerate(nb.cells) if labcells.is_answer(cell))
+    answers = frozenset(answer.id for answer in exercises)
+    return Lab(path.resolve(), nb, student, tuple(checks), answers, hashlib.sha256(raw).hexdigest(), exercises)

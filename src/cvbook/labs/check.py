@@ -8,17 +8,24 @@ fingerprint of the right answer, a passing check prints the *expected* value (fo
 its shape and mean), never the student's.
 
 Inside Jupyter (IPython), this module follows the cells that call :func:`check`: after each
-cell it records whether the cell passed, keyed by the cell's id (or its text when the front end
-sends no id), so :func:`summary` can count them; re-running a cell replaces its record.
+cell it records whether the cell passed, keyed by the cell's id (or a hash of its text when the
+front end sends no id), so :func:`summary` can count them; re-running a cell replaces its record.
+
+The grader (:mod:`cvbook.grade.seal`) switches a check cell to *collecting* with
+:func:`collect_calls`: a failing :func:`check` then prints its ``✗`` line and records it instead of
+raising, so the later calls of the cell run too and each call earns its share of the cell's points;
+:func:`collected_calls` hands the record over. A student's notebook never collects: the first
+failing call stops the cell, as it always has.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["check", "summary"]
+__all__ = ["check", "summary", "collect_calls", "collected_calls", "describe_difference"]
 
 _PLAIN_TYPES = (type(None), bool, int, float, complex, str, bytes)
 
@@ -69,9 +76,36 @@ def _describe(x) -> str:
 
     if x.ndim == 0:
         return f"{float(x):.4f}"
-    if x.size <= 8:
-        return np.array2string(x, precision=4, separator=", ")
-    return f"an array of shape {x.shape} with mean {float(x.mean()):.4f}"
+    return np.array2string(x, precision=4, separator=", ")
+
+
+def describe_difference(got, expected, atol: float = 1e-6, rtol: float = 1e-6, shown: int = 3) -> str:
+    """Where two float arrays of the same shape differ: the first differing indices with both
+    values, how many entries differ, the largest difference.
+
+    got, expected: arrays of one shape (a 0-d array is a single number).
+    """
+    import numpy as np
+
+    if got.ndim == 0:
+        return f"got {_describe(got)}, expected {_describe(expected)}"
+    if got.size <= 8:
+        return f"got {_describe(got)}, expected {_describe(expected)}"
+    close = np.isclose(got, expected, atol=atol, rtol=rtol) | (np.isnan(got) & np.isnan(expected))
+    wrong = np.argwhere(~close)
+    gap = np.abs(got - expected)[~close]
+    finite = gap[np.isfinite(gap)]
+    where = "; ".join(f"at {tuple(int(i) for i in index)} got {float(got[tuple(index)]):.4g}, "
+                      f"expected {float(expected[tuple(index)]):.4g}" for index in wrong[:shown])
+    largest = f"{float(finite.max()):.4g}" if finite.size else "not finite"
+    return (f"{len(wrong)} of {got.size} entries differ (shape {tuple(got.shape)}; largest difference {largest}): "
+            f"{where}" + ("; ..." if len(wrong) > shown else ""))
+
+
+def _short(value: Any) -> str:
+    """A value for a failure message: a string or other plain value, cut to 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _confirmed(x, original: Any = None) -> str:
@@ -97,11 +131,36 @@ class _CellRecord:
 
 
 _calls: list[tuple[bool, str]] = []  # (passed, message) of each check() in the running cell
-_cells: dict[str, _CellRecord] = {}  # check cells run so far, by cell id or text
+_cells: dict[str, _CellRecord] = {}  # check cells run so far, by cell id or a hash of their text
+_collected: list[tuple[bool, str, str]] | None = None  # (passed, name, message) while the grader collects
 
 
-def _record(passed: bool, message: str) -> None:
+def _record(passed: bool, message: str, name: str = "") -> None:
     _calls.append((passed, message))
+    if _collected is not None:
+        _collected.append((passed, name, message))
+
+
+def _fail(name: str, message: str, cause: BaseException | None = None) -> None:
+    """Record a failing call; raise, unless the grader collects (then print the ✗ line)."""
+    _record(False, message, name)
+    if _collected is not None:
+        print(message)
+        return
+    raise AssertionError(message) from cause
+
+
+def collect_calls() -> None:
+    """From now until :func:`collected_calls`, a failing check prints and records instead of raising."""
+    global _collected
+    _collected = []
+
+
+def collected_calls() -> list[tuple[bool, str, str]]:
+    """The ``(passed, name, message)`` of each check() since :func:`collect_calls`; stops collecting."""
+    global _collected
+    calls, _collected = list(_collected or []), None
+    return calls
 
 
 def check(name: str, got: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-6) -> None:
@@ -110,33 +169,27 @@ def check(name: str, got: Any, expected: Any, *, atol: float = 1e-6, rtol: float
     Numbers, sequences, arrays and tensors are compared with a tolerance
     (``numpy.allclose``); strings and other plain values with ``==``. ``got`` must be a plain
     value (number, string, list or tuple, NumPy array, tensor). Prints ``✓ name: ...`` when
-    they agree (exact expected values in full, floating-point ones by shape only); raises ``AssertionError("✗ name: got ..., expected ...")`` otherwise.
+    they agree (exact expected values in full, floating-point ones by shape only); raises
+    ``AssertionError("✗ name: ...")`` otherwise (for arrays: where they differ, how many entries
+    differ, the largest difference), or, while the grader collects, prints that line and records it.
     """
     import numpy as np
 
     if not _is_plain(got):
-        message = f"✗ {name}: got an object of type {type(got).__name__}; return a number, a tensor or an array"
-        _record(False, message)
-        raise AssertionError(message)
+        return _fail(name, f"✗ {name}: got an object of type {type(got).__name__}; return a number, a tensor or an array")
     try:
         a, b = _as_array(got), _as_array(expected)
     except (TypeError, ValueError):
         if type(got) is not type(expected) or not expected == got:
-            message = f"✗ {name}: got {got!r}, expected {expected!r}"
-            _record(False, message)
-            raise AssertionError(message) from None
-        _record(True, name)
+            return _fail(name, f"✗ {name}: got {_short(got)}, expected {_short(expected)}")
+        _record(True, name, name)
         print(f"✓ {name}: {expected!r}")
         return
     if a.shape != b.shape:
-        message = f"✗ {name}: got shape {a.shape}, expected shape {b.shape}"
-        _record(False, message)
-        raise AssertionError(message)
+        return _fail(name, f"✗ {name}: got shape {a.shape}, expected shape {b.shape}")
     if not np.allclose(a, b, atol=atol, rtol=rtol):
-        message = f"✗ {name}: got {_describe(a)}, expected {_describe(b)}"
-        _record(False, message)
-        raise AssertionError(message)
-    _record(True, name)
+        return _fail(name, f"✗ {name}: {describe_difference(a, b, atol, rtol)}")
+    _record(True, name, name)
     print(f"✓ {name}: {_confirmed(b, expected)}")
 
 
@@ -161,7 +214,7 @@ def _before_cell(*_: Any) -> None:
 
 
 def _after_cell(result: Any) -> None:
-    key = getattr(result.info, "cell_id", None) or result.info.raw_cell
+    key = getattr(result.info, "cell_id", None) or hashlib.sha256(result.info.raw_cell.encode()).hexdigest()
     if _calls or key in _cells:
         failures = [message for passed, message in _calls if not passed]
         error = result.error_in_exec or result.error_before_exec
