@@ -56,7 +56,10 @@ def served(built, tmp_path, monkeypatch):
         monkeypatch.setenv("CVBOOK_DATA", str(tmp_path / "data"))
         monkeypatch.setattr(tv_utils, "check_md5", tv_utils.check_md5)  # restored after the test
         guard_module()._accept_standins_in_torchvision()
-        yield tmp_path / "data"
+        from cvbook import profile  # settings are read once: the environment above is for the guard
+
+        with profile.override(sources_path=table, data_root=tmp_path / "data", max_items=None):
+            yield tmp_path / "data"
 
 
 def test_every_dataset_has_a_standin_and_every_standin_a_dataset():

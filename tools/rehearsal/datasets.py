@@ -98,9 +98,12 @@ def md5(path: Path) -> str:
 
 
 def local_table(root: Path, base_url: str, table: dict | None = None) -> dict:
-    """The sources table with every URL pointing at ``base_url/<dataset>/<file>`` and the stand-ins' md5s."""
+    """The sources table with one source per file, ``base_url/<dataset>/<file>``, and the stand-ins' md5s
+    (the upstream mirrors, checksums and notes are left out: they describe the real files)."""
     table = table or upstream_table()
-    return {name: {part: [{**entry, "url": f"{base_url}/{name}/{entry['file']}", "md5": md5(root / name / entry["file"])}
+    kept = ("file", "unpacks_to")
+    return {name: {part: [{**{k: entry[k] for k in kept if k in entry}, "urls": [f"{base_url}/{name}/{entry['file']}"],
+                           "md5": md5(root / name / entry["file"])}
                           for entry in entries]
                    for part, entries in parts.items()}
             for name, parts in table.items()}
