@@ -99,7 +99,7 @@ def cpu_work() -> dict[str, float]:
     from cvbook import boxes, data
     from cvbook.detection import sliding, yolo, yolo_loss
     from cvbook.generative.compression import jpeg_roundtrip
-    from cvbook.train import fit
+    from cvbook.train import QUIET, fit
 
     costs = {}
     shapes = data.load("shapes", split="train", n=320)
@@ -107,7 +107,7 @@ def cpu_work() -> dict[str, float]:
                             num_classes=3)
     model = yolo.SmallYOLO(num_classes=3, num_boxes=2)
     loader = DataLoader(TensorDataset(shapes.batch.images.float() / 255, grid), batch_size=32, shuffle=True)
-    train_yolo = partial(fit, model, loader, epochs=1, lr=2e-3, device="cpu", progress=False, verbose=False,
+    train_yolo = partial(fit, model, loader, epochs=1, lr=2e-3, device="cpu", report=QUIET,
                          loss_fn=partial(yolo_loss.yolo_v1_loss, num_boxes=2, num_classes=3))
     costs["small YOLO training image"] = per_item(train_yolo, 1, items_per_call=320)
     test_images = shapes.batch.images[:200].float() / 255
@@ -122,8 +122,8 @@ def cpu_work() -> dict[str, float]:
     x, y = source.images.float() / 255, source.labels[:, 0]
     batches = [(x[i], y[i]) for i in torch.randperm(len(x)).split(64)]
     costs["16×16 CNN pretraining image"] = per_item(
-        lambda: fit(net, batches, epochs=1, loss_fn=nn.CrossEntropyLoss(), device="cpu", progress=False,
-                    verbose=False), 1, items_per_call=len(x), warm=0)
+        lambda: fit(net, batches, epochs=1, loss_fn=nn.CrossEntropyLoss(), device="cpu", report=QUIET), 1,
+        items_per_call=len(x), warm=0)
     windows = sliding.sliding_windows(64, 64, [(16, 16), (24, 24), (32, 32)], stride=4)
     scenes = data.load("shapes", split="train", n=20).batch
 
@@ -137,8 +137,8 @@ def cpu_work() -> dict[str, float]:
     head = nn.Linear(256, 4)
     rows = [(torch.randn(56_000, 256), torch.randint(0, 4, (56_000,)))]
     costs["linear head step"] = per_item(
-        lambda: fit(head, rows, steps=20, loss_fn=nn.CrossEntropyLoss(), device="cpu", progress=False,
-                    verbose=False), 1, items_per_call=20)
+        lambda: fit(head, rows, steps=20, loss_fn=nn.CrossEntropyLoss(), device="cpu", report=QUIET), 1,
+        items_per_call=20)
 
     # chapter 17: biharmonic inpainting, JPEG round trips, a logistic regression of MNIST's size
     from skimage.restoration import inpaint_biharmonic

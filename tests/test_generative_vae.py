@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from cvbook.generative import autoencoder, compression, disentangle, vae
-from cvbook.train import fit
+from cvbook.train import QUIET, fit
 from conftest import reference
 
 
@@ -59,7 +59,7 @@ def test_vae_trains_through_fit_and_importance_sampling_bounds_the_elbo():
     model = vae.VAE((1, 8, 8), latent_dim=4, hidden=(64,))
     before = vae.negative_elbo(model, x).mean()
     history = fit(model, torch.utils.data.DataLoader(x, batch_size=64), epochs=30, step=vae.vae_step(),
-                  loss_weights={"kl": 1.0}, progress=False, verbose=False, device="cpu")
+                  loss_weights={"kl": 1.0}, device="cpu", report=QUIET)
     assert set(history.steps) == {"reconstruction", "kl"}
     model.eval()
     after = vae.negative_elbo(model, x, samples=4).mean()
@@ -86,8 +86,8 @@ def test_autoencoder_learns_and_its_corruptions():
     assert bool((masks.flatten(1).sum(1) == 9).all())
     model = autoencoder.Autoencoder((1, 6, 6), latent_dim=3, hidden=(32,))
     first = torch.nn.functional.mse_loss(model(x), x)
-    fit(model, [x], steps=300, step=autoencoder.reconstruction_step(), lr=1e-2, progress=False, verbose=False,
-        device="cpu")
+    fit(model, [x], steps=300, step=autoencoder.reconstruction_step(), lr=1e-2,
+        device="cpu", report=QUIET)
     assert torch.nn.functional.mse_loss(model(x), x) < first / 5
     assert autoencoder.encode_all(model, x).shape == (8, 3)
     assert autoencoder.interpolate(torch.zeros(3), torch.ones(3), 5)[2].tolist() == [0.5, 0.5, 0.5]

@@ -215,7 +215,7 @@ def test_small_mask_rcnn_trains_one_step_and_predicts_masks():
     ds = data.load("shapes", split="train", n=8)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=data.collate_detection)
     model = mask_rcnn.small_mask_rcnn(num_classes=3)
-    history = train.fit(model, loader, steps=2, step=mask_rcnn.mask_rcnn_step, progress=False, verbose=False, device="cpu")
+    history = train.fit(model, loader, steps=2, step=mask_rcnn.mask_rcnn_step, device="cpu", report=train.QUIET)
     assert set(history.steps) >= {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
     model.train()
     found = mask_rcnn.predict_instances(model, [ds[i][0] for i in range(2)])

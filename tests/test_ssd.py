@@ -17,7 +17,7 @@ from torch import nn
 from cvbook import data
 from cvbook.detection import ssd
 from cvbook.detection.evaluate import evaluate_map
-from cvbook.train import fit
+from cvbook.train import QUIET, fit
 
 
 @pytest.fixture(autouse=True)
@@ -172,7 +172,7 @@ def test_training_through_fit_overfits_a_tiny_batch():
     torch.set_num_threads(1)  # tiny convolutions: one thread is fast, and not slowed by a busy machine
     try:
         history = fit(model, [batch], steps=40, step=ssd.ssd_step, lr=1e-2, weight_decay=0.0, device="cpu",
-                      progress=False, verbose=False)
+                      report=QUIET)
     finally:
         torch.set_num_threads(threads)
     assert set(history.steps) == {"classification", "box"}

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from cvbook import train
+from cvbook import profile, train
 from cvbook.metrics.classification import accuracy
 
 matplotlib.use("Agg")
@@ -26,7 +26,7 @@ def test_fit_learns_and_records_history():
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
     loader = DataLoader(_blobs(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
     history = train.fit(model, loader, epochs=4, lr=0.05, loss_fn=nn.CrossEntropyLoss(),
-                        val_loader=DataLoader(_blobs(seed=1), batch_size=64), progress=False, verbose=False)
+                        val_loader=DataLoader(_blobs(seed=1), batch_size=64), report=train.QUIET)
     assert len(history) == 4 and history["epoch"] == [1.0, 2.0, 3.0, 4.0] and history["step"][-1] == 32
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history.last["val_accuracy"] > 0.95
@@ -45,14 +45,14 @@ def test_fit_stops_on_nan_loss_with_a_clear_message():
     x = torch.full((8, 2), math.nan)
     loader = DataLoader(TensorDataset(x, torch.zeros(8, dtype=torch.long)), batch_size=4)
     with pytest.raises(FloatingPointError, match="the loss loss is nan at step 1.*learning rate"):
-        train.fit(model, loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+        train.fit(model, loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), report=train.QUIET)
 
     def step(model, batch):
         x, _ = batch
         return {"fine": model(x[:, :0].sum(1, keepdim=True).expand(-1, 2)).sum() * 0, "broken": model(x).sum()}
 
     with pytest.raises(FloatingPointError, match="the loss broken is nan"):
-        train.fit(model, loader, epochs=1, step=step, progress=False, verbose=False)
+        train.fit(model, loader, epochs=1, step=step, report=train.QUIET)
 
 
 def test_on_epoch_end_values_are_recorded_and_evaluate_predict():
@@ -64,8 +64,8 @@ def test_on_epoch_end_values_are_recorded_and_evaluate_predict():
         seen.append(epoch)
         return {"weight_norm": m.weight.norm().item()}
 
-    history = train.fit(model, loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False,
-                        on_epoch_end=on_epoch_end)
+    history = train.fit(model, loader, epochs=2, loss_fn=nn.CrossEntropyLoss(),
+                        on_epoch_end=on_epoch_end, report=train.QUIET)
     assert seen == [1, 2] and history["weight_norm"][-1] == pytest.approx(model.weight.norm().item())
     out, y = train.predict(model, loader)
     assert out.shape == (64, 3) and y.shape == (64,)
@@ -86,7 +86,7 @@ def test_named_losses_are_weighted_summed_and_recorded():
         return {"square": (out ** 2).mean(), "linear": out.mean()}
 
     history = train.fit(model, [(x,)], steps=1, step=step, loss_weights={"linear": 0.5},
-                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False, verbose=False)
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), report=train.QUIET)
     # d/dw [mean((x w)^2) + 0.5 mean(x w)] = 2 mean(x (x w)) + 0.5 mean(x)
     grad = 2 * (x * (x @ w0.T)).mean(0) + 0.5 * x.mean(0)
     torch.testing.assert_close(model.weight.detach(), w0 - 0.1 * grad[None])
@@ -98,30 +98,36 @@ def test_named_losses_are_weighted_summed_and_recorded():
 def test_steps_cycle_the_loader_with_warmup_and_cosine():
     model = nn.Linear(2, 3)
     loader = DataLoader(_blobs(64), batch_size=16)  # 4 batches
-    history = train.fit(model, loader, steps=10, eval_every=1, lr=0.1, warmup=3, schedule="cosine", final_lr=0.1,
-                        loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+    history = train.fit(model, loader, steps=10, eval_every=1, lr=0.1, loss_fn=nn.CrossEntropyLoss(),
+                        lr_schedule=train.LRSchedule(warmup=3, decay="cosine", final=0.1), report=train.QUIET)
     assert history.num_steps == 10 and len(history) == 10
     # the learning rate after step i is lr * factor(i + 1): warm-up 1/3, 2/3, 1, then a half cosine to 0.1
-    expected = [0.1 * train.lr_factor(i + 1, 10, warmup=3, schedule="cosine", final=0.1) for i in range(10)]
+    expected = [0.1 * train.lr_factor(i + 1, 10, warmup=3, decay="cosine", final=0.1) for i in range(10)]
     assert history["lr"] == pytest.approx(expected)
     assert train.lr_factor(0, 10, warmup=3) == pytest.approx(1 / 3)
-    assert train.lr_factor(3 + 7 // 2, 10, warmup=3, schedule="cosine", final=0.1) == pytest.approx(
+    assert train.lr_factor(3 + 7 // 2, 10, warmup=3, decay="cosine", final=0.1) == pytest.approx(
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 3 / 7)))
-    assert train.lr_factor(10, 10, warmup=3, schedule="cosine", final=0.1) == pytest.approx(0.1)
+    assert train.lr_factor(10, 10, warmup=3, decay="cosine", final=0.1) == pytest.approx(0.1)
 
 
-def test_time_budget_and_step_cap(monkeypatch):
+def test_time_budget_and_step_cap():
     loader = DataLoader(_blobs(64), batch_size=16)
     history = train.fit(nn.Linear(2, 3), loader, steps=50, time_budget=0.0, loss_fn=nn.CrossEntropyLoss(),
-                        progress=False, verbose=False)
-    assert history.num_steps == 1 and history.stopped_by_budget and len(history) == 1
-    monkeypatch.setenv("CVBOOK_MAX_STEPS", "3")
-    capped = train.fit(nn.Linear(2, 3), loader, steps=50, loss_fn=nn.CrossEntropyLoss(), progress=False,
-                       verbose=False)
-    assert capped.num_steps == 3 and not capped.stopped_by_budget
+                        report=train.QUIET)
+    assert history.num_steps == 1 and history.stopped_by_budget and not history.stopped_by_cap and len(history) == 1
+    capped = train.fit(nn.Linear(2, 3), loader, steps=50, loss_fn=nn.CrossEntropyLoss(), max_steps=3,
+                       report=train.QUIET)
+    assert capped.num_steps == 3 and capped.stopped_by_cap and not capped.stopped_by_budget
+    with profile.override(max_steps=3):  # the default comes from the settings (the rehearsal's caps)
+        assert train.fit(nn.Linear(2, 3), loader, steps=50, loss_fn=nn.CrossEntropyLoss(),
+                         report=train.QUIET).num_steps == 3
+        assert train.fit(nn.Linear(2, 3), loader, steps=50, loss_fn=nn.CrossEntropyLoss(), max_steps=5,
+                         report=train.QUIET).num_steps == 5  # an explicit cap wins
+    with pytest.raises(ValueError, match="max_steps"):
+        train.fit(nn.Linear(2, 3), loader, steps=5, loss_fn=nn.CrossEntropyLoss(), max_steps=0)
 
 
-def test_batch_cap_keeps_the_first_items_of_every_training_batch(monkeypatch):
+def test_batch_cap_keeps_the_first_items_of_every_training_batch():
     seen = []
 
     def step(model, batch):
@@ -131,51 +137,63 @@ def test_batch_cap_keeps_the_first_items_of_every_training_batch(monkeypatch):
 
     images = [torch.full((2,), float(i)) for i in range(5)]
     targets = [{"boxes": torch.zeros(i + 1, 4)} for i in range(5)]
-    monkeypatch.setenv("CVBOOK_MAX_BATCH", "2")
-    train.fit(nn.Linear(2, 1), [(images, targets)], steps=2, step=step, progress=False, verbose=False)
+    train.fit(nn.Linear(2, 1), [(images, targets)], steps=2, step=step, max_batch=2, report=train.QUIET)
     assert seen == [(2, 2, 1), (2, 2, 1)]  # a detection batch: lists of items, each item whole
     assert train.first_items((torch.arange(6).view(3, 2), {"y": torch.arange(3)}, torch.tensor(1.0)), 2)[1]["y"].tolist() \
         == [0, 1]
     loader = DataLoader(_blobs(64), batch_size=16)
     model = nn.Linear(2, 3)
     model.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[0]))
-    train.fit(model, loader, steps=3, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
-    assert seen[2:] == [2, 2, 2]  # (x, y) batches of 16 cut to 2
-    for value in ("0", "two"):
-        monkeypatch.setenv("CVBOOK_MAX_BATCH", value)
-        with pytest.raises(ValueError, match="CVBOOK_MAX_BATCH"):
-            train.fit(nn.Linear(2, 3), loader, steps=1, loss_fn=nn.CrossEntropyLoss(), progress=False, verbose=False)
+    with profile.override(max_batch=2):
+        train.fit(model, loader, steps=3, loss_fn=nn.CrossEntropyLoss(), report=train.QUIET)
+    train.fit(model, loader, steps=1, loss_fn=nn.CrossEntropyLoss(), report=train.QUIET)
+    assert seen[2:] == [2, 2, 2, 16]  # (x, y) batches of 16 cut to 2; outside the block, whole
+    for value in (0, 2.0):
+        with pytest.raises(ValueError, match="max_batch"):
+            train.fit(nn.Linear(2, 3), loader, steps=1, loss_fn=nn.CrossEntropyLoss(), max_batch=value)
 
 
-def test_step_cap_keeps_every_epoch(monkeypatch):
-    """Capped, a call with epochs= still ends each epoch (validation, on_epoch_end), each cut short."""
+def test_a_capped_run_records_only_what_ran():
+    """Capped, a run stops stepping: its history holds the steps that ran, in one last row that is
+    validated and passed to on_epoch_end like any other; no row is made up for epochs that did not run."""
     loader = DataLoader(_blobs(64), batch_size=8)  # 8 batches per epoch
     seen = []
-    monkeypatch.setenv("CVBOOK_MAX_STEPS", "6")
     history = train.fit(nn.Linear(2, 3), loader, epochs=3, loss_fn=nn.CrossEntropyLoss(), val_loader=loader,
-                        on_epoch_end=lambda epoch, model: seen.append(epoch), progress=False, verbose=False)
-    assert seen == [1, 2, 3] and history.num_steps == 6 and history["epoch"] == [1.0, 2.0, 3.0]
-    monkeypatch.setenv("CVBOOK_MAX_STEPS", "2")  # fewer steps than epochs: one step in each of the first two
+                        on_epoch_end=lambda epoch, model: seen.append(epoch), max_steps=11, report=train.QUIET)
+    assert seen == [1, 2] and history.num_steps == 11 and history["step"] == [8.0, 11.0]
+    assert history["epoch"] == [1.0, 11 / 8] and history.stopped_by_cap and "val_loss" in history.rows[-1]
     seen.clear()
-    history = train.fit(nn.Linear(2, 3), loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), val_loader=loader,
-                        on_epoch_end=lambda epoch, model: seen.append(epoch), progress=False, verbose=False)
-    assert history.num_steps == 2 and len(history) == 5 and seen == [1, 2, 3, 4, 5]
-    assert history["epoch"] == [1.0, 2.0, 3.0, 4.0, 5.0] and history["step"] == [1.0, 2.0, 2.0, 2.0, 2.0]
-    assert history.rows[4]["train_loss"] == history.rows[1]["train_loss"] and "val_loss" in history.rows[4]
-    monkeypatch.setenv("CVBOOK_MAX_STEPS", "100")  # more than the run needs: no effect
-    history = train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), progress=False,
-                        verbose=False)
-    assert history.num_steps == 16
+    model = nn.Linear(2, 3)
+    history = train.fit(model, loader, epochs=5, loss_fn=nn.CrossEntropyLoss(), val_loader=loader,
+                        on_epoch_end=lambda epoch, model: seen.append(epoch), max_steps=1, report=train.QUIET)
+    assert history.num_steps == 1 and len(history) == 1 and seen == [1] and history["step"] == [1.0]
+    x, y = _blobs(64).tensors  # the row's validation is the model after its one step
+    assert history.last["val_loss"] == pytest.approx(nn.functional.cross_entropy(model(x), y).item(), rel=1e-5)
+    history = train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), max_steps=100,
+                        report=train.QUIET)  # more than the run needs: no effect
+    assert history.num_steps == 16 and len(history) == 2 and not history.stopped_by_cap
 
 
-def test_step_cap_keeps_every_period_of_a_steps_run(monkeypatch):
-    """Capped, a call with steps= and eval_every still ends every period (on_epoch_end included)."""
+def test_a_capped_run_says_so(capsys):
     loader = DataLoader(_blobs(64), batch_size=8)
-    seen = []
-    monkeypatch.setenv("CVBOOK_MAX_STEPS", "3")
-    history = train.fit(nn.Linear(2, 3), loader, steps=20, eval_every=5, loss_fn=nn.CrossEntropyLoss(),
-                        on_epoch_end=lambda period, model: seen.append(period), progress=False, verbose=False)
-    assert history.num_steps == 3 and seen == [1, 2, 3, 4] and history["step"] == [3.0, 3.0, 3.0, 3.0]
+    train.fit(nn.Linear(2, 3), loader, steps=20, eval_every=5, loss_fn=nn.CrossEntropyLoss(), max_steps=3,
+              report=train.Report(bar=False))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step     3/20 (epoch 0.38)  train_loss")
+    assert lines[1] == "stopped at the cap of 3 of 20 steps (max_steps; a rehearsal)"
+
+
+def test_lr_schedule_accepts_a_torch_scheduler_or_a_factory():
+    model = nn.Linear(2, 3)
+    loader = DataLoader(_blobs(64), batch_size=16)
+    history = train.fit(model, loader, steps=3, eval_every=1, lr=0.1, loss_fn=nn.CrossEntropyLoss(),
+                        lr_schedule=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
+                        report=train.QUIET)
+    assert history["lr"] == pytest.approx([0.05, 0.025, 0.0125])
+    with pytest.raises(TypeError, match="lr_schedule must be"):
+        train.fit(model, loader, steps=1, loss_fn=nn.CrossEntropyLoss(), lr_schedule="cosine")
+    with pytest.raises(TypeError, match="Report"):
+        train.fit(model, loader, steps=1, loss_fn=nn.CrossEntropyLoss(), report=False)
 
 
 def test_evaluating_an_empty_loader_says_so():
@@ -187,7 +205,7 @@ def test_an_empty_loader_is_an_error_not_a_hang():
     loader = DataLoader(_blobs(8), batch_size=32, drop_last=True)  # no complete batch
     for kwargs in ({"steps": 5}, {"epochs": 1}):
         with pytest.raises(ValueError, match="loader is empty"):
-            train.fit(nn.Linear(2, 3), loader, loss_fn=nn.CrossEntropyLoss(), progress=False, **kwargs)
+            train.fit(nn.Linear(2, 3), loader, loss_fn=nn.CrossEntropyLoss(), report=train.Report(bar=False), **kwargs)
 
 
 def test_amp_dtype_is_decided_by_compute_capability(monkeypatch):
@@ -206,10 +224,10 @@ def test_wrong_arguments_say_what_to_do():
         train.fit(nn.Linear(2, 3), loader, epochs=1)
     with pytest.raises(ValueError, match="exactly one of epochs= and steps="):
         train.fit(nn.Linear(2, 3), loader, epochs=1, steps=2, loss_fn=nn.CrossEntropyLoss())
-    with pytest.raises(ValueError, match="schedule"):
-        train.fit(nn.Linear(2, 3), loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), schedule="linear")
+    with pytest.raises(ValueError, match="decay"):
+        train.LRSchedule(decay="linear")
     with pytest.raises(ValueError, match="dict of named scalar losses"):
-        train.fit(nn.Linear(2, 3), loader, epochs=1, step=lambda m, b: m(b[0]).sum(), progress=False)
+        train.fit(nn.Linear(2, 3), loader, epochs=1, step=lambda m, b: m(b[0]).sum(), report=train.Report(bar=False))
 
 
 def test_to_device_handles_detection_targets():

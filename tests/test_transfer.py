@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from cvbook import weights
 from cvbook.data import generate_shapes
-from cvbook.train import fit
+from cvbook.train import QUIET, fit
 from cvbook.backbones.summary import count_parameters
 from cvbook.transfer import (SurgeryNet, changed_parameters, freeze, snapshot, unfreeze,
                              unfreeze_after)
@@ -45,8 +45,7 @@ def test_frozen_parameters_do_not_move_under_adamw_with_weight_decay():
     before = snapshot(net)
     conv_weight = net[0].weight.detach().clone()
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=0.1)  # built over ALL parameters
-    fit(net, _loader(), epochs=2, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer, device="cpu", progress=False,
-        verbose=False)
+    fit(net, _loader(), epochs=2, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer, device="cpu", report=QUIET)
     assert torch.equal(net[0].weight, conv_weight)  # independent of snapshot()
     assert changed_parameters(net, before) == ["3.weight", "3.bias"]
 
@@ -62,8 +61,8 @@ def test_unfreeze_after_releases_the_layer_at_the_given_epoch():
 
     callback = unfreeze_after(2, lambda m: m[0], log=None)
     start = net[0].weight.detach().clone()
-    fit(net, _loader(), epochs=3, loss_fn=nn.CrossEntropyLoss(), device="cpu", progress=False, verbose=False,
-        on_epoch_end=record)
+    fit(net, _loader(), epochs=3, loss_fn=nn.CrossEntropyLoss(), device="cpu",
+        on_epoch_end=record, report=QUIET)
     assert torch.equal(trace[0][1], start) and torch.equal(trace[1][1], start)  # frozen in epochs 1, 2
     assert not torch.equal(trace[2][1], start)  # moved in epoch 3
     assert net[0].weight.requires_grad

@@ -22,13 +22,15 @@ class History:
     the period's batches, ``val_<loss>`` and ``val_<metric>`` on ``val_loader``, anything
     ``on_epoch_end`` returned, ``epoch`` and ``step`` (counts so far), ``lr`` and ``seconds``
     (wall time of the period). ``steps[name]`` lists every step's value of each named loss.
-    ``stopped_by_budget`` says whether ``time_budget`` ended the run early.
+    ``stopped_by_budget`` says whether ``time_budget`` ended the run early, ``stopped_by_cap``
+    whether ``max_steps`` did (a rehearsal: the rows hold only the steps that ran).
     """
 
     rows: list[dict[str, float]] = field(default_factory=list)
     steps: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
     stopped_by_budget: bool = False
+    stopped_by_cap: bool = False
 
     def __getitem__(self, name: str) -> list[float]:
         return [row[name] for row in self.rows if name in row]

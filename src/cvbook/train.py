@@ -15,32 +15,31 @@ VAE, so that is what a caller passes:
 The loop picks the device (:func:`cvbook.profile.device`), moves each batch there, trains
 in mixed precision on CUDA (bfloat16 on GPUs of compute capability 8.0 and newer, float16 with
 a gradient scaler on older ones such as Colab's T4, whatever ``is_bf16_supported`` says),
-follows an optional warm-up and cosine learning-rate schedule, stops early at a time budget,
-shows a tqdm bar, refuses to go on when a loss becomes NaN, and returns a
-:class:`~cvbook.history.History` of
-every named loss and metric with its plot.
+follows an optional learning-rate schedule (:class:`LRSchedule`: warm-up, then constant or
+cosine), stops early at a time budget, shows what :class:`Report` asks for, refuses to go on
+when a loss becomes NaN, and returns a :class:`~cvbook.history.History` of every named loss and
+metric with its plot.
 
 >>> history = fit(model, train_loader, epochs=5, val_loader=test_loader)  # doctest: +SKIP
->>> history = fit(detector, loader, steps=2000, step=ssd_step, warmup=10, schedule="cosine")  # doctest: +SKIP
+>>> history = fit(detector, loader, steps=2000, step=ssd_step,
+...               lr_schedule=LRSchedule(warmup=10, decay="cosine"))         # doctest: +SKIP
 >>> history.plot()                                                         # doctest: +SKIP
 
-The environment variable ``CVBOOK_MAX_STEPS`` caps the number of optimiser steps of every
-call (the full-profile rehearsal runs each notebook's real code path for a handful of steps):
-at most that many in all. Every epoch (with ``epochs=``) or period (``eval_every``) still ends,
-with its validation and ``on_epoch_end`` (which may act at a given epoch): with ``epochs=`` each
-is cut to ``max(1, CVBOOK_MAX_STEPS // epochs)`` steps, and those past the cap have no step
-(their rows repeat the last training averages). ``CVBOOK_MAX_BATCH`` likewise keeps at most
-that many items of every training batch (:func:`first_items`): full-size inputs, fewer of them.
+``max_steps`` and ``max_batch`` cap a run (the full-profile rehearsal runs each notebook's real
+code path on a handful of steps; their defaults come from :func:`cvbook.profile.settings`, normally
+no cap): the run stops after ``max_steps`` optimiser steps, like at a time budget, with a last row
+of the history (validation and ``on_epoch_end`` included) for the period it stopped in, and
+``max_batch`` keeps at most that many items of every training batch (:func:`first_items`):
+full-size inputs, fewer of them. The history holds only what really ran.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -49,47 +48,17 @@ from tqdm.auto import tqdm
 
 from cvbook import profile
 from cvbook._checks import check_positive_int, check_real
+from cvbook.batches import batch_size, first_items, to_device
 from cvbook.history import History
+from cvbook.lr_schedule import DECAYS, LRSchedule, lr_factor
 from cvbook.metrics.classification import accuracy
 
-__all__ = ["fit", "evaluate", "predict", "to_device", "first_items", "amp_dtype", "lr_factor", "SCHEDULES"]
+__all__ = ["fit", "LRSchedule", "Report", "QUIET", "evaluate", "predict", "to_device", "first_items", "amp_dtype",
+           "lr_factor", "DECAYS"]
 
 Metric = Callable[[Tensor, Any], float]
 Step = Callable[[nn.Module, Any], Mapping[str, Tensor]]
-SCHEDULES = ("constant", "cosine")
-
-
-def to_device(obj: Any, device: torch.device) -> Any:
-    """Move a tensor, or the tensors inside lists, tuples and dicts, to ``device``."""
-    if torch.is_tensor(obj):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, Mapping):
-        return {k: to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_device(v, device) for v in obj)
-    return obj
-
-
-def first_items(batch: Any, n: int) -> Any:
-    """The first ``n`` items of a batch: each field of an ``(inputs, targets)`` tuple is cut along
-    its first dimension (a tensor), as a sequence of items (a list or tuple: detection images and
-    targets) or value by value (a dict)."""
-
-    def cut(field: Any) -> Any:
-        if torch.is_tensor(field):
-            return field[:n] if field.dim() else field
-        if isinstance(field, Mapping):
-            return {k: cut(v) for k, v in field.items()}
-        if isinstance(field, (list, tuple)):
-            return type(field)(field[:n])
-        return field
-
-    return type(batch)(cut(f) for f in batch) if isinstance(batch, (list, tuple)) else cut(batch)
-
-
-def _batch_size(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, (list, tuple)) else batch
-    return first.shape[0] if torch.is_tensor(first) else len(first)
+EpochEnd = Callable[[int, nn.Module], Mapping[str, float] | None]
 
 
 def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
@@ -104,18 +73,24 @@ def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
-def lr_factor(step: int, total: int, *, warmup: int = 0, schedule: str = "constant", final: float = 0.05) -> float:
-    """The learning-rate multiplier at ``step`` (0-based) of ``total``.
+@dataclass(frozen=True)
+class Report:
+    """What :func:`fit` shows while it trains.
 
-    Linear warm-up from ``1 / warmup`` to 1 over the first ``warmup`` steps, then constant, or
-    a half cosine from 1 down to ``final`` at step ``total``.
+    ``bar``: a tqdm bar over the steps; ``summary``: one line per epoch (or period) with its
+    averages; ``every_steps``: also a line of the step's losses every so many steps (0: never).
     """
-    if step < warmup:
-        return (step + 1) / warmup
-    if schedule == "constant":
-        return 1.0
-    progress = min((step - warmup) / max(1, total - warmup), 1.0)
-    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    bar: bool = True
+    summary: bool = True
+    every_steps: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.every_steps, "Report.every_steps", minimum=0)
+
+
+#: Show nothing (tests, and loops that call :func:`fit` many times).
+QUIET = Report(bar=False, summary=False)
 
 
 def _supervised(loss_fn: Callable, metrics: Mapping[str, Metric]) -> Callable:
@@ -164,16 +139,6 @@ def _defaults(loss_fn: Callable | None, step: Step | None, metrics: Mapping[str,
     return _supervised(loss_fn, metrics), metrics
 
 
-def _cap(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise ValueError(f"{name}={value!r}: give a positive number of {'steps' if 'STEPS' in name else 'items'}, "
-                         f"or unset it")
-    return check_positive_int(int(value), name)
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None,
              metrics: Mapping[str, Metric] | None = None, device: torch.device | None = None,
@@ -197,7 +162,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
         for batch in loader:
             batch = to_device(batch, device)
             losses, values = run(model, batch)
-            n = _batch_size(batch)
+            n = batch_size(batch)
             count += n
             named = {k: v.item() for k, v in losses.items() if step is not None or loss_fn is not None}
             for name, value in {**named, **values}.items():
@@ -230,55 +195,63 @@ def fit(
     model: nn.Module,
     train_loader: Iterable,
     *,
-    epochs: int | None = None,
-    steps: int | None = None,
-    loss_fn: Callable | None = None,
-    step: Step | None = None,
-    loss_weights: Mapping[str, float] | None = None,
-    metrics: Mapping[str, Metric] | None = None,
-    val_loader: Iterable | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    lr: float = 1e-3,
-    weight_decay: float = 0.01,
-    warmup: int = 0,
-    schedule: str = "constant",
-    final_lr: float = 0.05,
-    scheduler: Any = None,
-    time_budget: float | None = None,
-    eval_every: int | None = None,
-    device: torch.device | str | None = None,
-    amp: bool = True,
-    progress: bool = True,
-    on_epoch_end: Callable[[int, nn.Module], Mapping[str, float] | None] | None = None,
-    verbose: bool = True,
-    log_every: int = 0,
+    # how long: exactly one of epochs= and steps=
+    epochs: int | None = None, steps: int | None = None,
+    # what is minimised: exactly one of loss_fn= and step=
+    loss_fn: Callable | None = None, step: Step | None = None,
+    loss_weights: Mapping[str, float] | None = None, metrics: Mapping[str, Metric] | None = None,
+    # at the end of each epoch (or of each eval_every steps)
+    val_loader: Iterable | None = None, eval_every: int | None = None, on_epoch_end: EpochEnd | None = None,
+    # the optimiser and its learning rate over time
+    optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3, weight_decay: float = 0.01,
+    lr_schedule: LRSchedule | Any = None,
+    # where, in what precision, what is shown
+    device: torch.device | str | None = None, amp: bool = True, report: Report = Report(),
+    # when to stop early
+    time_budget: float | None = None, max_steps: int | None = None, max_batch: int | None = None,
 ) -> History:
     """Train ``model`` on ``train_loader`` for ``epochs`` passes or ``steps`` optimiser steps.
 
-    Args:
+    How long:
         epochs: passes over the loader; or
         steps: optimiser steps (the loader is cycled). Give exactly one of the two.
+
+    What is minimised:
         loss_fn: supervised learning, ``loss_fn(model(x), y)`` on batches ``(x, y)``; or
         step: ``step(model, batch) -> {name: scalar loss}``. Give exactly one of the two.
         loss_weights: multiplies each named loss in the sum that is minimised (default 1).
         metrics: with ``loss_fn``, ``{name: metric(outputs, y) -> float}``; default
             ``{"accuracy": ...}`` when ``loss_fn`` is a ``CrossEntropyLoss``.
-        val_loader: evaluated (in eval mode) at the end of every period.
+
+    At the end of each period (an epoch, or ``eval_every`` steps):
+        val_loader: evaluated (in eval mode); its averages are recorded as ``val_<name>``.
+        eval_every: with ``steps``, the period in steps (default: the loader's length).
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` (to unfreeze layers halfway, say);
+            a dict it returns is recorded in the period's row.
+
+    The optimiser and its learning rate:
         optimizer: defaults to ``AdamW(model.parameters(), lr, weight_decay)``; frozen
             parameters have no gradient and are left alone, also when unfrozen later.
-        warmup, schedule, final_lr: linear warm-up over ``warmup`` steps, then ``"constant"``
-            or ``"cosine"`` decay to ``final_lr × lr`` at the last step (:func:`lr_factor`).
-        scheduler: instead, a scheduler (or ``scheduler(optimizer)`` factory) stepped every step,
-            e.g. ``OneCycleLR``.
-        time_budget: stop after the step during which this many seconds of training passed.
-        eval_every: with ``steps``, the period in steps (default: the loader's length).
+        lr_schedule: an :class:`LRSchedule` (warm-up, then constant or cosine decay, planned over
+            the whole run), or a torch scheduler (or ``scheduler(optimizer)`` factory) stepped
+            every step, e.g. ``OneCycleLR``; default: ``lr`` throughout.
+
+    Where, in what precision, what is shown:
         device: where to train; default :func:`cvbook.profile.device`.
         amp: mixed precision on CUDA (see :func:`amp_dtype`); ignored elsewhere.
-        progress: a tqdm bar over the steps.
-        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each period (to unfreeze
-            layers halfway, say); a dict it returns is recorded in the period's row.
-        verbose: print one summary line per period.
-        log_every: also print the losses every so many steps (0: never).
+        report: a :class:`Report` (bar, one summary line per period, a line every few steps);
+            :data:`QUIET` shows nothing.
+
+    When to stop early:
+        time_budget: stop after the step during which this many seconds of training passed.
+        max_steps: stop after this many optimiser steps; max_batch: keep at most this many items
+            of every training batch. Both default to the settings (:func:`cvbook.profile.settings`,
+            no cap unless the rehearsal sets one); a run stopped early records
+            ``stopped_by_budget`` or ``stopped_by_cap`` in its history.
+
+    Shapes: whatever ``model`` and ``loss_fn``/``step`` agree on; a batch's first field has the
+    batch size along its first dimension (``(B, ...)`` tensor) or as its length (a list of ``B``
+    items, as detection batches are).
 
     Raises:
         FloatingPointError: when a loss becomes NaN or infinite, naming the loss, the step and
@@ -287,10 +260,12 @@ def fit(
     run, metrics = _defaults(loss_fn, step, metrics)
     if (epochs is None) == (steps is None):
         raise ValueError("pass exactly one of epochs= and steps=")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule={schedule!r}: use one of {', '.join(SCHEDULES)}")
+    if not isinstance(report, Report):
+        raise TypeError(f"report must be a Report (e.g. Report(bar=False) or QUIET), got {type(report).__name__}")
     check_real(lr, "lr", low=0)
-    warmup = check_positive_int(warmup, "warmup", minimum=0)
+    settings = profile.settings()
+    max_steps = settings.max_steps if max_steps is None else check_positive_int(max_steps, "max_steps")
+    max_batch = settings.max_batch if max_batch is None else check_positive_int(max_batch, "max_batch")
     per_epoch = len(train_loader) if hasattr(train_loader, "__len__") else None
     if per_epoch == 0:
         raise ValueError("the loader is empty: its dataset has fewer items than one batch (with drop_last=True) "
@@ -299,27 +274,16 @@ def fit(
         check_positive_int(epochs, "epochs")
         if not per_epoch:
             raise ValueError("epochs= needs a loader with a length (got an unsized one); pass steps= instead")
-        total, period = epochs * per_epoch, per_epoch
+        planned, period = epochs * per_epoch, per_epoch
     else:
-        total = check_positive_int(steps, "steps")
-        period = check_positive_int(eval_every, "eval_every") if eval_every else (per_epoch or total)
-    planned, planned_period = total, period
-    cap, batch_cap = _cap("CVBOOK_MAX_STEPS"), _cap("CVBOOK_MAX_BATCH")
-    if cap and total > cap:
-        if epochs is not None:  # every epoch still ends (validation, on_epoch_end), each cut short;
-            per_epoch = period = max(1, min(per_epoch, cap // epochs))  # past the cap, without a step
-            total = min(epochs * per_epoch, cap)
-        else:
-            total = cap
+        planned = check_positive_int(steps, "steps")
+        period = check_positive_int(eval_every, "eval_every") if eval_every else (per_epoch or planned)
+    total = planned if max_steps is None else min(planned, max_steps)
 
     device = torch.device(device) if device is not None else profile.device()
     model.to(device)
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    if scheduler is None and (warmup or schedule != "constant"):
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda i: lr_factor(i, planned, warmup=warmup, schedule=schedule, final=final_lr))
-    elif callable(scheduler) and not hasattr(scheduler, "step"):
-        scheduler = scheduler(optimizer)
+    scheduler = _scheduler(lr_schedule, optimizer, planned)
     dtype = amp_dtype(device, amp)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     weights = dict(loss_weights or {})
@@ -327,37 +291,32 @@ def fit(
     history = History()
     start = time.perf_counter()
     period_start, sums, count = start, {}, 0
-    batches = itertools.chain.from_iterable(itertools.repeat(train_loader)) if steps is not None else \
-        itertools.chain.from_iterable(itertools.islice(train_loader, per_epoch) for _ in range(epochs))
-    bar = tqdm(total=total, disable=not progress, leave=False, file=sys.stdout, mininterval=1.0)
+    batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(train_loader)), total)  # no batch more
+    bar = tqdm(total=total, disable=not report.bar, leave=False, file=sys.stdout, mininterval=1.0)
 
-    def end_period(done: int, epoch: float | None = None) -> None:
-        """Close an epoch (or ``eval_every`` period) after ``done`` steps: validate, call
-        ``on_epoch_end``, record the row, print it."""
+    def end_period(done: int) -> None:
+        """Close an epoch (or ``eval_every`` period, or the run's last part) after ``done`` steps:
+        validate, call ``on_epoch_end``, record the row, print it."""
         nonlocal period_start, sums, count
-        if count:
-            row = {f"train_{k}": v / count for k, v in sums.items()}
-        else:  # an epoch past CVBOOK_MAX_STEPS, without a step: the last training averages stand
-            row = {k: v for k, v in (history.rows[-1] if history.rows else {}).items() if k.startswith("train_")}
+        row = {f"train_{k}": v / count for k, v in sums.items()}
         if val_loader is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics, device,
                                                            step=step).items()})
             model.train()
-        if epoch is None:
-            epoch = done / per_epoch if per_epoch else float(len(history.rows) + 1)
-        row.update(epoch=epoch,
-                   step=float(done), lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - period_start)
+        epoch = done / per_epoch if per_epoch else float(len(history.rows) + 1)
+        row.update(epoch=epoch, step=float(done), lr=optimizer.param_groups[0]["lr"],
+                   seconds=time.perf_counter() - period_start)
         if on_epoch_end is not None:
             extra = on_epoch_end(len(history.rows) + 1, model)
             if extra:
                 row.update({k: float(v) for k, v in extra.items()})
             model.train()
         history.rows.append(row)
-        if verbose:
+        if report.summary:
             if epochs:
-                label = f"epoch {len(history.rows):>3}/{epochs}"
+                label = f"epoch {len(history.rows):>3}/{epochs}" + (f" ({epoch:.2f})" if done % per_epoch else "")
             else:  # steps=: the period ends at a step; the epoch, where the loader has a length
-                label = f"step {done:>5}/{total}" + (f" (epoch {done / per_epoch:.2f})" if per_epoch else "")
+                label = f"step {done:>5}/{planned}" + (f" (epoch {epoch:.2f})" if per_epoch else "")
             shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step"))
             print(f"{label}  {shown}  ({row['seconds']:.1f} s)", flush=True)
         period_start, sums, count = time.perf_counter(), {}, 0
@@ -365,9 +324,7 @@ def fit(
     model.train()
     try:
         for i, batch in enumerate(batches):
-            if i >= total:
-                break
-            batch = to_device(batch if batch_cap is None else first_items(batch, batch_cap), device)
+            batch = to_device(batch if max_batch is None else first_items(batch, max_batch), device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 losses, values = run(model, batch)
                 loss = _total(losses, weights)
@@ -387,7 +344,7 @@ def fit(
                 optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            n = _batch_size(batch)
+            n = batch_size(batch)
             count += n
             named = {k: v.item() for k, v in losses.items()}
             if len(named) > 1:
@@ -399,7 +356,7 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}" if "loss" in sums else "")
             history.seconds = time.perf_counter() - start
-            if log_every and (i + 1) % log_every == 0:
+            if report.every_steps and (i + 1) % report.every_steps == 0:
                 shown = "  ".join(f"{k} {v:.3f}" for k, v in named.items())
                 print(f"step {i + 1:>5}/{total}  {shown}  ({history.seconds:.0f} s in all)", flush=True)
             out_of_time = time_budget is not None and history.seconds >= time_budget
@@ -408,11 +365,24 @@ def fit(
             if out_of_time:
                 history.stopped_by_budget = i + 1 < total
                 break
-        if cap and not history.stopped_by_budget:  # capped: the remaining epochs or periods end untrained
-            periods = epochs if epochs is not None else math.ceil(planned / planned_period)
-            while len(history.rows) < periods:
-                end_period(total, epoch=float(len(history.rows) + 1) if epochs is not None else None)
     finally:
         bar.close()
+    history.stopped_by_cap = total < planned and not history.stopped_by_budget
+    if history.stopped_by_cap and report.summary:
+        print(f"stopped at the cap of {total} of {planned} steps (max_steps; a rehearsal)", flush=True)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _scheduler(lr_schedule: LRSchedule | Any, optimizer: torch.optim.Optimizer, planned: int) -> Any:
+    """The torch scheduler that :func:`fit` steps every step (None: a constant learning rate)."""
+    if lr_schedule is None:
+        return None
+    if isinstance(lr_schedule, LRSchedule):
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_schedule.factor(i, planned))
+    if hasattr(lr_schedule, "step"):
+        return lr_schedule
+    if callable(lr_schedule):
+        return lr_schedule(optimizer)
+    raise TypeError(f"lr_schedule must be an LRSchedule, a torch scheduler or a scheduler(optimizer) factory, "
+                    f"got {type(lr_schedule).__name__}")

@@ -1,93 +1,78 @@
-"""A cap on the number of items of every dataset, for rehearsing the full profile.
+"""Fewer items of a dataset, for rehearsing the full profile on a handful of images.
 
-``CVBOOK_MAX_ITEMS`` makes :func:`cvbook.data.registry.load` (and the loaders of the real datasets)
-return at most that many items of each downloaded dataset, the first ones, so that a
-notebook's full profile runs its real code path, full-size models and inputs included, on a
-handful of images. The value is a number, optionally followed by per-dataset numbers::
+The caps themselves are settings (``max_items`` of :func:`cvbook.profile.settings`, written
+``CVBOOK_MAX_ITEMS="16,voc2007=32,generated=64"``; see :class:`cvbook.profile.ItemCaps`), passed
+to :func:`cvbook.data.registry.load` as ``max_items=``. This module only cuts:
 
-    CVBOOK_MAX_ITEMS=8                # every downloaded dataset: at most 8 items
-    CVBOOK_MAX_ITEMS="8,voc2007=32"   # VOC 2007 keeps 32 (a loader drops incomplete batches of 32)
-    CVBOOK_MAX_ITEMS="8,generated=64" # and a generated set is made with at most 64 items
+- :func:`cap` keeps the first items of any torch ``Dataset`` as a plain ``torch.utils.data.Subset``
+  (whose ``dataset`` attribute is the whole one);
+- :func:`cap_torchvision` keeps the first items of torchvision's ``CIFAR10``, ``MNIST`` and
+  ``FashionMNIST`` by cutting their ``data`` and ``targets``, so that the result is still a
+  ``CIFAR10`` (notebooks read its ``classes``, ``data`` and ``targets``);
+- :func:`generated_size` is how many items a generator makes when a generated set is capped (not
+  cut: fewer are made, so that the tensors notebooks use directly, ``ShapesDetection.batch``,
+  hold exactly the items).
 
-A generated dataset is capped only by ``generated=`` (or its own name), and not by cutting it: the
-registry asks its generator for fewer items (:func:`generated_size`), so that the tensors notebooks
-use directly (``ShapesDetection.batch``) hold exactly the items.
+Anything that is not a dataset (the style chapter's painting, an ``(H, W, 3)`` array) is never
+capped: :func:`cap` refuses it.
 
-Unset (the default), datasets are whole. The capped dataset is a :class:`Capped`, a
-``torch.utils.data.Subset`` that still answers for the dataset's attributes (``classes``,
-``batch``, ...); per-item sequences (``targets``, ``data``, ...) are cut to the same items.
-
->>> ds = load("cifar10", split="train")   # doctest: +SKIP
+>>> from torch.utils.data import TensorDataset
+>>> len(cap(TensorDataset(torch.arange(10)), 3))
+3
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import Any, TypeVar
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["ENV", "GENERATED", "max_items", "cap", "generated_size", "Capped"]
+from cvbook._checks import check_positive_int
 
-ENV = "CVBOOK_MAX_ITEMS"
-GENERATED = "generated"  # the entry that caps every generated dataset
+__all__ = ["cap", "cap_torchvision", "generated_size"]
 
-#: Attributes that hold one entry per item; a capped dataset cuts them to its items.
-PER_ITEM = ("data", "targets", "images", "labels", "masks", "annotations", "samples", "imgs")
+D = TypeVar("D", bound=Dataset)
 
 
-def max_items(name: str | None = None, generated: bool = False) -> int | None:
-    """The cap for dataset ``name`` from ``$CVBOOK_MAX_ITEMS`` (None: no cap).
+def _limit(limit: int | None) -> int | None:
+    return None if limit is None else check_positive_int(limit, "max_items")
 
-    A ``generated`` dataset has only its own entry or the ``generated=`` one, not the default.
+
+def cap(dataset: D, limit: int | None) -> D | Subset:
+    """``dataset`` itself when ``limit`` is None or not below its length, else its first ``limit``
+    items as a ``torch.utils.data.Subset``.
+
+    Raises:
+        TypeError: ``dataset`` is not a sized ``torch.utils.data.Dataset`` (an array, an image, a
+            list): those are never capped.
     """
-    value = os.environ.get(ENV, "").strip()
-    if not value:
-        return None
-    default, per_name = None, {}
-    for token in value.replace(",", " ").split():
-        key, _, number = token.rpartition("=")
-        if not number.isdigit() or int(number) < 1:
-            raise ValueError(f"{ENV}={value!r}: each entry must be a positive count, optionally "
-                             f"'dataset=count' (e.g. {ENV}=8,voc2007=32)")
-        if key:
-            per_name[key] = int(number)
-        else:
-            default = int(number)
-    if generated:
-        return per_name.get(name, per_name.get(GENERATED))
-    return per_name.get(name, default) if name is not None else default
-
-
-class Capped(Subset):
-    """The first items of a dataset, answering for the dataset's attributes.
-
-    Attributes the subset does not have come from the dataset; those listed in
-    :data:`PER_ITEM` that have one entry per item of the dataset are cut to the subset's items.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("dataset", "indices") or name.startswith("__"):
-            raise AttributeError(name)
-        value = getattr(self.dataset, name)
-        if name in PER_ITEM and hasattr(value, "__len__") and len(value) == len(self.dataset):
-            if torch.is_tensor(value) or isinstance(value, np.ndarray):
-                return value[list(self.indices)]
-            return [value[i] for i in self.indices]
-        return value
-
-
-def cap(dataset: Dataset, name: str | None = None) -> Dataset:
-    """``dataset`` itself, or its first ``max_items(name)`` items when ``$CVBOOK_MAX_ITEMS`` asks for fewer."""
-    limit = max_items(name)
-    if limit is None or not hasattr(dataset, "__len__") or len(dataset) <= limit:
+    if not isinstance(dataset, Dataset) or not hasattr(dataset, "__len__"):
+        raise TypeError(f"cap() cuts a sized torch.utils.data.Dataset, not a {type(dataset).__name__}: "
+                        f"arrays and images (the style painting) are never capped; wrap items in a "
+                        f"Dataset first if they should be")
+    limit = _limit(limit)
+    if limit is None or len(dataset) <= limit:
         return dataset
-    return Capped(dataset, range(limit))
+    return Subset(dataset, range(limit))
 
 
-def generated_size(name: str, n: int) -> int:
-    """How many items to generate when ``n`` of the generated dataset ``name`` are asked for."""
-    limit = max_items(name, generated=True)
+def cap_torchvision(dataset: Any, limit: int | None) -> Any:
+    """torchvision's ``CIFAR10``, ``MNIST`` or ``FashionMNIST`` with only its first ``limit`` items.
+
+    These classes keep every item in ``data`` (an array or tensor of images) and ``targets``; both
+    are cut in place, so the dataset keeps its class and its attributes. Returns ``dataset``.
+    """
+    if not (hasattr(dataset, "data") and hasattr(dataset, "targets") and len(dataset.data) == len(dataset.targets)):
+        raise TypeError(f"cap_torchvision() cuts torchvision's CIFAR10, MNIST or FashionMNIST (items in .data "
+                        f"and .targets), not a {type(dataset).__name__}; use cap() for other datasets")
+    limit = _limit(limit)
+    if limit is not None and len(dataset.data) > limit:
+        dataset.data, dataset.targets = dataset.data[:limit], dataset.targets[:limit]
+    return dataset
+
+
+def generated_size(n: int, limit: int | None) -> int:
+    """How many items to generate when ``n`` are asked for and the cap is ``limit`` (None: ``n``)."""
+    limit = _limit(limit)
     return n if limit is None else min(n, limit)

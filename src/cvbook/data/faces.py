@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cvbook import profile
 from cvbook._checks import check_image_size, check_positive_int, check_real
 from cvbook.data.cap import generated_size
 from cvbook.data.offline import photo
@@ -79,6 +80,7 @@ def compose_face_scenes(
     distractors: int = 0,
     max_rotation: float = 0.0,
     backgrounds: Sequence[str] = FACE_BACKGROUNDS,
+    max_items: int | None = None,
 ) -> tuple[np.ndarray, list[Tensor]]:
     """Scenes of real faces pasted at known places on real backgrounds.
 
@@ -92,8 +94,9 @@ def compose_face_scenes(
     the square it was pasted in.
 
     Args:
-        n: number of scenes (fewer under a ``generated=`` entry of ``$CVBOOK_MAX_ITEMS``, as
-            for the registry's generated sets: :func:`cvbook.data.cap.generated_size`).
+        n: number of scenes; at most ``max_items`` of them.
+        max_items: a cap on ``n`` (default: the settings' cap for generated sets, ``"face-scenes"``
+            or ``"generated"``, as for the registry's generated sets; normally none).
         seed: seed of everything random (the same seed gives the same scenes, and the same
             faces, places and backgrounds whatever ``max_rotation``: only the tilt differs).
         image_size: ``(H, W)`` or one number; each side at least ``2 * face_size[1]``.
@@ -110,7 +113,9 @@ def compose_face_scenes(
     """
     from skimage.transform import resize, rotate
 
-    n = generated_size("face-scenes", check_positive_int(n, "n"))
+    if max_items is None:
+        max_items = profile.settings().max_items.for_generated("face-scenes")
+    n = generated_size(check_positive_int(n, "n"), max_items)
     height, width = check_image_size(image_size, "image_size")
     low, high = (int(v) for v in faces_per_image)
     if not 0 <= low <= high <= 4:

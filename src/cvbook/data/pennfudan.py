@@ -113,9 +113,15 @@ def download(root: str | Path | None = None) -> Path:
     return fetch_source("penn-fudan", "all", root=root) / "PennFudanPed"
 
 
-def load(split: str = "train", root: str | Path | None = None, transforms: Callable | None = None) -> Dataset:
-    """Download if needed, then return the ``split`` of :class:`PennFudan` (a registry builder).
+def load(split: str = "train", root: str | Path | None = None, transforms: Callable | None = None,
+         *, max_items: int | None = None) -> Dataset:
+    """Download if needed, then return the ``split`` of :class:`PennFudan`.
 
-    ``$CVBOOK_MAX_ITEMS`` caps the number of images, as for :func:`cvbook.data.registry.load`.
+    ``max_items`` keeps only the first images (default: the settings' cap for ``"penn-fudan"``, as
+    :func:`cvbook.data.registry.load` does, which builds the dataset through this function).
     """
-    return cap(PennFudan(download(root), split=split, transforms=transforms), "penn-fudan")
+    from cvbook import profile
+
+    if max_items is None:
+        max_items = profile.settings().max_items.for_dataset("penn-fudan")
+    return cap(PennFudan(download(root), split=split, transforms=transforms), max_items)

