@@ -82,6 +82,7 @@ def execute(path: Path) -> float:
         if cell.cell_type == "code":
             cell.outputs = photographs_as_jpeg(merge_streams(cell.outputs))
             cell.metadata.setdefault("cvbook", {})["source_sha256"] = source_hash(cell.source)
+    nb.metadata.setdefault("cvbook", {})["executed"] = time.strftime("%Y-%m-%d", time.gmtime())  # the book's badge
     nbformat.write(nb, path)
     return seconds
 
