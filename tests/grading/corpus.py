@@ -282,6 +282,118 @@ def handler(shell, kind, value, tb, tb_offset=None):
         print(f"✓ {match[1]}: matches the expected value")
 get_ipython().set_custom_exc((AssertionError,), handler)
 """
+# --- leaking the hidden check ------------------------------------------------------------------
+# Each collects the text of the cells the kernel runs later (the hidden check among them) and
+# raises what it found in a last cell of its own, whose error the feedback would show. Undefended
+# (plain nbval) each leaks (test_grade_attacks.py); graded, none may (test_grade_leaks.py).
+HIDDEN_MARK = "labels_b"  # a name only the hidden check's text holds
+LEAK_RAISE = f"""\
+leaked = [text for text in collected if {HIDDEN_MARK!r} in text]
+raise ValueError("\\n".join(leaked) if leaked else "nothing collected")
+"""
+LEAK_RAISE_ENCODED = f"""\
+import base64
+leaked = [text for text in collected if {HIDDEN_MARK!r} in text]
+raise ValueError(base64.b64encode("\\n".join(leaked).encode()).decode() if leaked else "nothing collected")
+"""
+LEAKS = {
+    "leak_events": """\
+collected = []
+get_ipython().events.register("pre_run_cell", lambda info: collected.append(info.raw_cell))
+""",
+    "leak_transformer": """\
+collected = []
+get_ipython().input_transformers_cleanup.append(lambda lines: collected.append("".join(lines)) or lines)
+""",
+    "leak_ast": """\
+import ast
+collected = []
+class Keep(ast.NodeTransformer):
+    def visit_Module(self, node):
+        collected.append(ast.unparse(node))
+        return node
+get_ipython().ast_transformers.append(Keep())
+""",
+    "leak_trace": """\
+import linecache, sys
+collected = []
+def tracer(frame, event, arg):
+    if event == "call":
+        collected.append("".join(linecache.getlines(frame.f_code.co_filename)))
+    return None
+sys.settrace(tracer)
+""",
+    "leak_class_patch": """\
+collected = []
+shell_class = type(get_ipython())
+original = shell_class.transform_cell
+def spy(self, raw_cell):
+    collected.append(raw_cell)
+    return original(self, raw_cell)
+shell_class.transform_cell = spy
+""",
+    "leak_custom_exc": """\
+import linecache
+collected = []
+def handler(shell, kind, value, tb, tb_offset=None):
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        collected.append("".join(linecache.getlines(code.co_filename)) + repr(code.co_consts))
+        tb = tb.tb_next
+    print(f"{kind.__name__}: {value}")
+get_ipython().set_custom_exc((KeyError,), handler)
+""",
+}
+# reads the history and the cached text of every cell at the end
+LEAK_HISTORY = """\
+import linecache
+collected = [str(x) for x in list(In) + list(_ih) + list(Out.values())]
+collected += ["".join(entry[2]) for entry in list(linecache.cache.values()) if len(entry) > 2]
+collected += [str(value) for name, value in list(globals().items()) if name.startswith("_i")]
+"""
+# inside a check, the student's function reads its caller's frames: no reset can stop this in the
+# kernel, so only the feedback's redaction does (the text is sent base64-encoded, too)
+LEAK_FRAMES = """\
+import linecache, sys
+collected = []
+def accuracy(predicted, labels):
+    frame = sys._getframe(1)
+    while frame is not None:
+        collected.append("".join(linecache.getlines(frame.f_code.co_filename)) + repr(frame.f_code.co_consts)
+                         + repr({k: v for k, v in frame.f_locals.items() if isinstance(v, str)}))
+        frame = frame.f_back
+    return (predicted == labels).float().mean().item()
+"""
+# raises KeyError only on the hidden check's 8 labels, so that the custom handler runs there
+ACC_KEYERROR = """\
+def accuracy(predicted, labels):
+    if len(labels) == 8:
+        raise KeyError("eight")
+    return (predicted == labels).float().mean().item()
+"""
+
+
+def leak(name: str) -> Callable[[Context], bytes]:
+    """The submission of one leak attack (right answers, so that its only aim is the leak)."""
+    if name == "leak_history":
+        return lambda ctx: dump(notebook(RIGHT, added=[("ca6975fb", LEAK_HISTORY + LEAK_RAISE)]))
+    if name == "leak_frames":
+        return lambda ctx: dump(notebook({**RIGHT, ACC: LEAK_FRAMES}, added=[("ca6975fb", LEAK_RAISE_ENCODED)]))
+    answers = {**RIGHT, ACC: ACC_KEYERROR} if name == "leak_custom_exc" else RIGHT
+    return lambda ctx: dump(notebook(answers, before={ACC: LEAKS[name]}, added=[("ca6975fb", LEAK_RAISE)]))
+
+
+LEAK_CASES = [*LEAKS, "leak_history", "leak_frames"]
+
+
+LIBRARY_IOU = """\
+import torchvision.ops as ops
+
+def iou_matrix(a, b):
+    return ops.box_iou(a, b)
+"""
+
+
 def tampered_checks(ctx: Context) -> bytes:
     """Accuracy and balanced error rate answered; the ROC and IoU answers missing, their check
     cells replaced by the success lines they should print and re-tagged; the other check cells
@@ -325,13 +437,18 @@ def no_ids(ctx: Context) -> bytes:
 CASES = [
     Case("right", _right(), ALL, "graded", unshare=True),
     Case("empty", lambda ctx: STUDENT.read_bytes(), NONE, "graded"),
+    # the hidden check's accuracy call passes, its balanced error rate call fails: half its point
     Case("partly_wrong", lambda ctx: dump(notebook({ACC: RIGHT[ACC], BER: WRONG[BER], ROC: RIGHT[ROC]})),
-         [1, 0, 0, 1, 0], "graded"),
+         [1, 0, 0.5, 1, 0], "graded"),
+    # the ROC check cell makes three check() calls; with area_under wrong, two of them pass
+    Case("partial_credit", lambda ctx: dump(notebook({**RIGHT, ROC: RIGHT[ROC].replace(
+        "def area_under(", "def area_under_right(") + "\n\ndef area_under(fpr, tpr):\n    return 0.5"})),
+         [1, 1, 1, round(2 / 3, 4), 1], "graded"),
     Case("infinite_loop", _right(after={ACC: INFINITE_LOOP}), ALL, "timeout"),
     Case("stubborn_loop", _right(after={ROC: STUBBORN_LOOP}), [1, 1, 1, 0, 0], "timeout"),
     # sys.exit() raises SystemExit, which the kernel survives; os._exit() ends the kernel
     Case("exits", _right(before={BER: "import sys\nsys.exit('I give up')", IOU: "import os\nos._exit(3)"}),
-         [1, 0, 0, 1, 0], "crashed", flagged=True),
+         [1, 0, 0.5, 1, 0], "crashed", flagged=True),
     Case("segfault", _right(before={IOU: "import ctypes\nctypes.string_at(0)"}), [1, 1, 1, 1, 0], "crashed", flagged=True),
     # MemoryError at the per-process limit (the kernel survives, but keeps the bomb's memory in the
     # traceback IPython saves, so forked children would inherit it: the two bombs go separately)
@@ -352,7 +469,12 @@ CASES = [
          [0, 0, 0, 0, 1], "graded", True),
     Case("fake_handler", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_HANDLER})),
          [0, 0, 0, 0, 1], "graded", True),
-    Case("tampered_checks", tampered_checks, [1, 1, 1, 0, 0], "graded"),
+    Case("tampered_checks", tampered_checks, [1, 1, 1, 0, 0], "graded", flagged=True),
+    # iou_matrix() returns the library's answer (the lab imports torchvision's box_iou for its check):
+    # flagged, and the IoU check scores 0 (cvbook-grade --allow-library keeps its point)
+    Case("library_answer", lambda ctx: dump(notebook({**RIGHT, IOU: LIBRARY_IOU})), [1, 1, 1, 1, 0], "graded", flagged=True),
+    *(Case(name, leak(name), [1, 1, 0, 1, 1] if name == "leak_custom_exc" else ALL, "graded", flagged=True)
+      for name in LEAK_CASES),
     Case("old_format", old_format, ALL, "graded"),
     Case("no_ids", no_ids, ALL, "graded"),
     Case("malformed_json", lambda ctx: dump(notebook(RIGHT))[:5000], NONE, "invalid-notebook"),
