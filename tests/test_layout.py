@@ -29,7 +29,8 @@ def module_name(path: Path) -> str:
 # Part II's detection code, never the other way round.
 LAYERS = [
     (0.0, ("cvbook", "cvbook._checks", "cvbook.profile")),
-    (1.0, ("cvbook.plot", "cvbook.history", "cvbook.layers", "cvbook.boxes", "cvbook.data")),
+    (1.0, ("cvbook.plot", "cvbook.history", "cvbook.batches", "cvbook.lr_schedule", "cvbook.layers", "cvbook.boxes",
+           "cvbook.data")),
     (2.0, ("cvbook.metrics",)),
     (3.0, ("cvbook.backbones", "cvbook.convolutionize", "cvbook.augment", "cvbook.transfer", "cvbook.weights")),
     (4.0, ("cvbook.train",)),
@@ -93,6 +94,82 @@ def test_no_optimiser_step_or_backward_outside_the_training_loop():
                     and node.func.attr in ("step", "backward", "zero_grad") and not node.args:
                 offenders.append(f"{module_name(path)} line {node.lineno}: .{node.func.attr}()")
     assert not offenders, "every model trains through cvbook.train.fit: " + "; ".join(offenders)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The cvbook modules a file imports, anywhere in it (a function's import counts too): a name taken
+    from a package is its submodule when one has that name, else the package itself."""
+    found = set()
+    for target, names, _ in cvbook_imports(path):
+        for name in names or [""]:
+            inside = SRC.joinpath(*target.split(".")[1:], name) if name else None
+            submodule = inside is not None and (inside.with_suffix(".py").exists() or (inside / "__init__.py").exists())
+            found.add(f"{target}.{name}" if submodule else target)
+    return found - {module_name(path)}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph`` (module -> modules it imports), each as a path back to its start."""
+    cycles, done = [], set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in sorted(graph.get(module, ())):
+            if target in path:
+                cycle = path[path.index(target):] + [target]
+                if not any(set(cycle) == set(c) for c in cycles):
+                    cycles.append(cycle)
+            elif target not in done and target in graph:
+                visit(target, path + [target])
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    return cycles
+
+
+def test_import_cycles_are_found():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert import_cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+    assert import_cycles({"a": {"a.x"}, "a.x": {"a"}}) == [["a", "a.x", "a"]]
+
+
+def test_no_import_circle_among_cvbook_modules():
+    """No two modules need each other, not even through an import hidden inside a function
+    (a package's ``__init__`` re-exporting its own modules is the one expected loop)."""
+    graph = {module_name(p): imported_modules(p) for p in MODULES}
+    graph = {m: {t for t in targets if not m.startswith(t + ".")} for m, targets in graph.items()}
+    cycles = import_cycles(graph)
+    assert not cycles, "import circles: " + "; ".join(" -> ".join(c) for c in cycles) + \
+        " (move what both need into a third module that imports neither)"
+
+
+ENVIRONMENT = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_reads(path: Path) -> list[str]:
+    """Lines of a file that touch the process environment: ``os.environ``, ``os.getenv``, ``from os import environ``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and ENVIRONMENT & {a.name for a in node.names}:
+            found.append(f"line {node.lineno}: from os import ...")
+    return found
+
+
+def test_only_the_profile_reads_the_environment(tmp_path):
+    """Settings come from cvbook.profile.settings() (read once, printed by the banner); grade/ builds the
+    environment of its sandboxes, which is its job."""
+    offenders = [f"{module_name(p)} {where}" for p in MODULES
+                 if p.name != "profile.py" or p.parent != SRC
+                 if "grade" not in p.relative_to(SRC).parts[:1]
+                 for where in environment_reads(p)]
+    assert not offenders, "read the setting from cvbook.profile.settings() instead: " + "; ".join(offenders)
+    assert environment_reads(SRC / "profile.py")  # the check sees an os.environ read when there is one
+    sample = tmp_path / "sample.py"
+    sample.write_text("from os import getenv\nimport os\nx = os.environ.get('A')\n")
+    assert environment_reads(sample) == ["line 1: from os import ...", "line 3: .environ"]
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

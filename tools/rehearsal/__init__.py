@@ -12,9 +12,11 @@
 - ``guard/sitecustomize.py``: refuses (and records) every connection or name lookup that is
   not for the loopback address; each notebook also runs in a network namespace that has only
   loopback (``unshare -rn``) where the system allows one;
-- caps in the package: ``CVBOOK_MAX_STEPS`` and ``CVBOOK_MAX_BATCH`` (:func:`cvbook.train.fit`:
-  one step on the first two items of a batch) and ``CVBOOK_MAX_ITEMS`` (:mod:`cvbook.data.cap`):
-  full-size models and inputs, a handful of steps and items;
+- caps in the package, set for the notebook's kernel as ``CVBOOK_MAX_STEPS``, ``CVBOOK_MAX_BATCH``
+  and ``CVBOOK_MAX_ITEMS`` and read there once by :func:`cvbook.profile.settings` (the banner of the
+  notebook's first cell prints them): :func:`cvbook.train.fit` stops after one step on the first
+  two items of a batch, and :func:`cvbook.data.load` keeps the first items of a downloaded
+  dataset: full-size models and inputs, a handful of steps and items;
 - :mod:`rehearsal.run` runs one notebook that way; ``test_notebooks.py`` is the pytest module
   (one test per notebook, spread over workers with ``pytest -n 2``).
 

@@ -3,7 +3,7 @@
 :mod:`torchvision.transforms.v2` moves, flips, crops and resizes a
 :class:`~torchvision.tv_tensors.BoundingBoxes` together with the image it belongs to,
 as long as the sample is made of ``tv_tensors``. The datasets hand out plain tensors
-(shapes) or PIL images (Pascal VOC, after :func:`cvbook.data.voc.voc_target`); the functions
+(shapes) or PIL images (Pascal VOC, after :func:`cvbook.data.voc_annotations.voc_target`); the functions
 below wrap either into
 
 - ``image``: :class:`~torchvision.tv_tensors.Image` ``(3, H, W)``,
@@ -27,6 +27,8 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from cvbook.data.voc_annotations import voc_target
+
 __all__ = ["to_tv_tensors", "detection_transform"]
 
 def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
@@ -36,7 +38,7 @@ def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
         image: ``(3, H, W)`` tensor (float in ``[0, 1]`` or uint8) or a PIL image.
         target: ``{"boxes": (K, 4) xyxy, "labels": (K,), "masks": (K, H, W) optional}``, or
             the ``{"annotation": ...}`` dict of torchvision's ``VOCDetection``, converted by
-            :func:`cvbook.data.voc.voc_target` (VOC's pixel indices become pixel edges).
+            :func:`cvbook.data.voc_annotations.voc_target` (VOC's pixel indices become pixel edges).
 
     Returns:
         ``(image, target)`` with ``image`` an :class:`~torchvision.tv_tensors.Image`,
@@ -45,8 +47,6 @@ def to_tv_tensors(image: Any, target: dict) -> tuple[tv_tensors.Image, dict]:
         :class:`~torchvision.tv_tensors.Mask`; other keys are copied unchanged.
     """
     if "annotation" in target and "boxes" not in target:
-        from cvbook.data.voc import voc_target  # voc.py imports this module
-
         target = voc_target(target)
     if "boxes" not in target or "labels" not in target:
         raise ValueError(f"target needs 'boxes' and 'labels', got keys {sorted(target)}")
