@@ -181,7 +181,7 @@ def bench_target(args) -> list[Row]:
         assert all(torch.equal(o[i], t[0]) for o, t in zip(ours_target, theirs)), f"image {i}: targets differ"
     t_ours, t_ref = compare(lambda: A.multibox_target(anchors, labels),
                             lambda: d2l.multibox_target(anchors, labels), args.repeat)
-    return [Row(f"multibox_target B={batch}", t_ours, t_ref, "d2l.multibox_target", 0.1,
+    return [Row(f"multibox_target B={batch}", t_ours, t_ref, "d2l.multibox_target", 1 / 3,
                 f"{int(ours_target[1].sum()) // 4} positive anchors")]
 
 

@@ -327,6 +327,50 @@ def test_multibox_target_tiny_ssd_batch_identical_to_d2l(d2l):
         assert torch.equal(classes[i], ref[2][0])
 
 
+# The chapter-9 example: IoUs of 7 anchors (rows) with 3 boxes (columns), worked by hand in the chapter.
+CHAPTER_IOU = torch.tensor([[0.16, 0.0, 0.0], [0.7875, 0.0, 0.0], [0.7273, 0.0, 0.0], [0.0, 0.625, 0.0],
+                            [0.0, 0.2308, 0.0], [0.0, 0.5664, 0.0], [0.0, 0.0, 0.3636]])
+
+
+def test_match_anchors_hand_worked():
+    # greedy: (a1, box 0) 0.7875, (a3, box 1) 0.625, (a6, box 2) 0.3636 although below 0.5;
+    # threshold: a2 0.7273 -> box 0, a5 0.5664 -> box 1; a0 and a4 background
+    assert A.match_anchors(CHAPTER_IOU, 0.5).tolist() == [-1, 0, 0, 1, -1, 1, 2]
+    # a threshold above every IoU leaves the greedy pairs only; a threshold of 0 matches every anchor
+    assert A.match_anchors(CHAPTER_IOU, 0.9).tolist() == [-1, 0, -1, 1, -1, -1, 2]
+    assert A.match_anchors(CHAPTER_IOU, 0.0).tolist() == [0, 0, 0, 1, 1, 1, 2]
+    # the greedy step overrides a better IoU: a1 prefers box 0 (0.8), but box 1 has no other anchor
+    assert A.match_anchors(torch.tensor([[0.9, 0.0], [0.8, 0.3], [0.6, 0.0]]), 0.5).tolist() == [0, 1, 0]
+
+
+def test_match_anchors_fewer_anchors_than_boxes_and_empty():
+    # 2 anchors, 3 boxes: the two largest IoUs' boxes get an anchor each, the third none
+    iou = torch.tensor([[0.2, 0.9, 0.4], [0.1, 0.3, 0.5]])
+    assert A.match_anchors(iou, 0.5).tolist() == [1, 2]
+    assert A.match_anchors(torch.zeros(4, 0), 0.5).tolist() == [-1] * 4
+    assert A.match_anchors(torch.zeros(0, 3), 0.5).tolist() == []
+    left = iou.clone()
+    A.match_anchors(iou, 0.5)
+    assert torch.equal(iou, left)  # the input is not changed
+
+
+@settings(max_examples=80, deadline=None)
+@given(num_anchors=st.integers(1, 12), num_boxes=st.integers(1, 6), threshold=st.sampled_from([0.0, 0.3, 0.5, 0.99]),
+       data=st.data())
+def test_assign_anchors_identical_to_d2l_on_random_grids(d2l, num_anchors, num_boxes, threshold, data):
+    # corners on a grid of eighths: equal IoUs (ties) are frequent, and boxes often want the same anchor
+    def boxes(n, min_side):
+        corners = data.draw(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(min_side, 3),
+                                               st.integers(min_side, 3)), min_size=n, max_size=n))
+        return torch.tensor([[x, y, x + w, y + h] for x, y, w, h in corners], dtype=torch.float32) / 8
+    anchors, gt = boxes(num_anchors, 1), boxes(num_boxes, 0)
+    ours = A.assign_anchors(gt, anchors, threshold)
+    if num_anchors >= num_boxes:  # d2l's loop runs once per box and assumes an anchor is left for each
+        assert torch.equal(ours, d2l.assign_anchor_to_bbox(gt, anchors, "cpu", iou_threshold=threshold))
+    # every box has an anchor while anchors last (with fewer anchors, as many boxes as anchors)
+    assert len(set(ours[ours >= 0].tolist())) == min(num_boxes, num_anchors)
+
+
 # ---------------------------------------------------------------- square convention
 @pytest.mark.parametrize("fmap, image", [((4, 4), (300, 451)), ((3, 5), (400, 600)), ((8, 2), (64, 64))])
 def test_square_convention_gives_ratio_r_in_image_pixels(fmap, image):

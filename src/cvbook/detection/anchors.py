@@ -11,12 +11,9 @@ compared number for number with ``d2l.multibox_prior``, ``d2l.multibox_target`` 
   padding (images with fewer than ``K`` objects);
 - class predictions are ``(B, C + 1, A)`` probabilities, row 0 being the background.
 
-Unlike d2l, nothing here loops over the images of a batch: the only Python loop is the
-greedy matching in :func:`assign_anchors`, over the (few) ground-truth boxes, and it
-handles all images at once on ``(B, K)`` tensors. The IoUs of the real boxes with the
-anchors are computed once; each later step reads them once or touches only the few
-anchors that matter (those above the threshold, each box's best), and only assigned
-anchors are encoded. Turning predictions back into detections (decoding, then NMS
+The matching is d2l's rule, written to be read (:func:`match_anchors`, one image, a dozen
+lines); :func:`assign_anchors` and :func:`multibox_target` run it image by image and, unlike
+d2l, encode only the assigned anchors. Turning predictions back into detections (decoding, then NMS
 per image and class) is :func:`cvbook.detection.postprocess.multibox_detection`.
 """
 
@@ -37,7 +34,7 @@ from cvbook._checks import (
 from cvbook.boxes import box_iou
 from cvbook.detection.offsets import encode_offsets
 
-__all__ = ["multibox_prior", "assign_anchors", "multibox_target", "D2L_EPS", "CONVENTIONS"]
+__all__ = ["multibox_prior", "match_anchors", "assign_anchors", "multibox_target", "D2L_EPS", "CONVENTIONS"]
 
 #: The ``eps`` of d2l's ``offset_boxes``: keeps ``log`` finite for unassigned anchors.
 D2L_EPS = 1e-6
@@ -152,6 +149,44 @@ def multibox_prior(feature_map: Tensor | tuple[int, int], sizes: Sequence[float]
     return (centers + half).reshape(1, -1, 4)
 
 
+def match_anchors(iou: Tensor, iou_threshold: float = 0.5) -> Tensor:
+    """Match one image's anchors to its ground-truth boxes from their IoU matrix ``J`` (d2l's rule).
+
+    1. Every box gets an anchor, greedily: the largest entry of ``J`` names a pair (anchor,
+       box); the anchor takes the box, and the anchor's row and the box's column leave ``J``;
+       this repeats once per box (while anchors remain), so even an object that no anchor
+       fits well gets one. Among equal entries the first in row-major order wins (the lowest
+       anchor, then the lowest box), as ``torch.argmax`` and d2l's loop do.
+    2. Every other anchor takes the box it overlaps most (the lowest box among equals) if
+       that IoU is at least ``iou_threshold``, else -1 (background).
+
+    Args:
+        iou: ``(A, K)`` IoU of each anchor (row) with each ground-truth box (column), in ``[0, 1]``.
+        iou_threshold: the least IoU of step 2.
+
+    Returns:
+        ``(A,)`` int64: the box (column) each anchor is matched to, or -1.
+
+    Example:
+        >>> match_anchors(torch.tensor([[0.9, 0.0], [0.8, 0.3], [0.6, 0.0]]), 0.5)
+        tensor([0, 1, 0])
+    """
+    num_anchors, num_boxes = iou.shape
+    matched = torch.full((num_anchors,), -1, dtype=torch.long, device=iou.device)
+    if num_boxes == 0:
+        return matched
+    # Step 1, on a copy whose deleted rows and columns hold -1 (below every IoU).
+    left = iou.clone(memory_format=torch.contiguous_format)
+    for _ in range(min(num_anchors, num_boxes)):
+        anchor, box = divmod(int(left.argmax()), num_boxes)
+        matched[anchor] = box
+        left[anchor, :] = -1.0
+        left[:, box] = -1.0
+    # Step 2: the anchors step 1 left alone take their best box if it overlaps enough.
+    best_iou, best_box = iou.max(dim=1)
+    return torch.where((matched < 0) & (best_iou >= iou_threshold), best_box, matched)
+
+
 def assign_anchors(
     ground_truth: Tensor,
     anchors: Tensor,
@@ -161,18 +196,12 @@ def assign_anchors(
 ) -> Tensor:
     """Assign a ground-truth box to each anchor, or -1 (d2l's ``assign_anchor_to_bbox``).
 
-    With the IoU matrix ``J`` (anchors x boxes):
-
-    1. each ground-truth box takes one anchor, greedily: the largest entry of ``J`` gives
-       a pair (anchor ``i``, box ``j``); row ``i`` and column ``j`` are then discarded,
-       and this repeats once per box (so every box gets an anchor, even a poorly
-       overlapping one); among equal entries the first in row-major order wins (the
-       lowest anchor, then the lowest box), as ``torch.argmax`` in d2l;
-    2. every other anchor takes the box it overlaps most (the lowest box among equals) if
-       that IoU is ``>= iou_threshold``, else -1 (background).
+    The rule is :func:`match_anchors`'s, on the IoU matrix of the anchors and the boxes: every
+    box first takes one anchor greedily (largest IoU first), then every other anchor takes
+    its best box if their IoU is at least ``iou_threshold``.
 
     Batched: ``ground_truth`` may be ``(B, K, 4)`` with ``valid`` marking the real rows
-    (padding rows take no anchor); the greedy steps run for all images at once.
+    (padding rows take no anchor); the images are matched one after the other.
 
     Args:
         ground_truth: ``(K, 4)`` or ``(B, K, 4)`` boxes, ``xyxy``.
@@ -214,99 +243,24 @@ def assign_anchors(
                 "ground_truth must be 'xyxy' boxes with x1 <= x2, y1 <= y2 and no NaN; "
                 "some (non-padding) boxes are not. Convert them with cvbook.boxes.box_convert."
             )
-    assigned = torch.full((batch, anchors.shape[0]), -1, dtype=torch.long, device=anchors.device)
-    image, anchor, box = _matched_pairs(gt, anchors, valid, threshold)
-    assigned[image, anchor] = box
+    assigned = _assign_batch(gt, anchors, valid, threshold)
     return assigned[0] if single else assigned
 
 
-def _matched_pairs(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
-    """The work of :func:`assign_anchors` on checked input, as a list of pairs.
-
-    Only the real boxes enter: their IoUs with the anchors form a ``(V, A)`` matrix, one
-    contiguous row per box, computed once; padding rows cost nothing.
-
-    Args:
-        gt: ``(B, K, 4)`` boxes (padding rows may hold anything).
-        anchors: ``(A, 4)`` anchors.
-        valid: ``(B, K)`` bool, False for padding rows.
-        threshold: the IoU threshold of step 2.
-
-    Returns:
-        ``(image, anchor, box)``, three ``(P,)`` int64 tensors: anchor ``anchor[p]`` of image
-        ``image[p]`` takes box ``box[p]``; every other anchor is background. No
-        ``(image, anchor)`` appears twice.
-    """
-    image, box = torch.nonzero(valid, as_tuple=True)  # the real boxes, image by image, in box order
-    num_anchors = anchors.shape[0]
-    if len(image) == 0 or num_anchors == 0:
-        return (torch.zeros(0, dtype=torch.long, device=gt.device),) * 3
+def _assign_batch(gt: Tensor, anchors: Tensor, valid: Tensor, threshold: float) -> Tensor:
+    """:func:`match_anchors` image by image on checked input: ``(B, K, 4)`` boxes, ``(A, 4)`` anchors,
+    ``(B, K)`` bool ``valid`` -> ``(B, A)`` int64 box index (into ``K``) or -1."""
+    assigned = torch.full((gt.shape[0], anchors.shape[0]), -1, dtype=torch.long, device=anchors.device)
+    image, box = torch.nonzero(valid, as_tuple=True)  # the real boxes, image after image
+    if len(image) == 0 or anchors.shape[0] == 0:
+        return assigned
     dtype = anchors.dtype if anchors.is_floating_point() else torch.float32
-    jaccard = box_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A)
-    # Step 2: every anchor with IoU >= threshold takes the box it overlaps most (the lowest box
-    # among equals). Few pairs pass; they are ordered by (image, anchor), then by decreasing
-    # IoU, then by box (stable sorts), and the first of each (image, anchor) wins.
-    row, anchor = torch.nonzero(jaccard >= threshold, as_tuple=True)  # rows, hence boxes, ascending
-    by_iou = torch.argsort(jaccard[row, anchor], descending=True, stable=True)
-    row, anchor = row[by_iou], anchor[by_iou]
-    key = image[row] * num_anchors + anchor
-    by_key = torch.argsort(key, stable=True)
-    row, key = row[by_key], key[by_key]
-    first = torch.ones_like(key, dtype=torch.bool)
-    first[1:] = key[1:] != key[:-1]
-    row, key = row[first], key[first]
-    # Step 1, the greedy matching, overrides step 2 where they meet.
-    g_image, g_anchor, g_row = _greedy_match(jaccard, image, box, valid.shape)
-    kept = (key[:, None] != (g_image * num_anchors + g_anchor)[None, :]).all(dim=1)
-    rows = torch.cat((row[kept], g_row))
-    return image[rows], torch.cat((key[kept] % num_anchors, g_anchor)), box[rows]
-
-
-def _greedy_match(jaccard: Tensor, image: Tensor, box: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
-    """Step 1 of :func:`assign_anchors`: place the boxes one by one, all images at once.
-
-    Each box keeps its best free anchor (its ``head``, the lowest anchor among equal IoUs).
-    Step ``s`` places, in every image, the box whose head has the largest IoU (ties: the
-    lowest anchor, then the lowest box: the first in the row-major order of d2l's
-    ``argmax`` over anchors x boxes); that anchor is then taken, and the few boxes whose
-    head it was look again, among the anchors still free. So the IoU matrix is scanned
-    once, plus one row per such conflict; the loop works on ``(B, K)`` tensors.
-
-    Args:
-        jaccard: ``(V, A)`` IoUs of the real boxes (read, not changed).
-        image, box: ``(V,)`` the place of each row in the ``(B, K)`` batch.
-        shape: ``(B, K)``.
-
-    Returns:
-        ``(image, anchor, row)``, three ``(P,)`` int64 tensors: the placed pairs.
-    """
-    batch, num_gt = shape
-    device = jaccard.device
-    rank = torch.arange(num_gt, device=device)
-    row_of = torch.zeros(batch, num_gt, dtype=torch.long, device=device)
-    row_of[image, box] = torch.arange(len(image), device=device)
-    value = torch.full((batch, num_gt), -3.0, dtype=jaccard.dtype, device=device)  # -3: no box to place
-    head = torch.zeros(batch, num_gt, dtype=torch.long, device=device)
-    value[image, box], head[image, box] = torch.max(jaccard, dim=1)  # the first maximum: the lowest anchor
-    num_valid = torch.bincount(image, minlength=batch)
-    steps = int(num_valid.max())
-    best = torch.empty(batch, steps, dtype=jaccard.dtype, device=device)  # per step: the IoU,
-    placed_box = torch.empty(batch, steps, dtype=torch.long, device=device)  # the box placed
-    taken = torch.empty_like(placed_box)  # and its anchor
-    for step in range(steps):
-        top = value.amax(dim=1, keepdim=True)
-        pick = torch.where(value == top, head * num_gt + rank, torch.iinfo(torch.long).max).argmin(dim=1, keepdim=True)
-        anchor = head.gather(1, pick)
-        best[:, step], placed_box[:, step], taken[:, step] = top[:, 0], pick[:, 0], anchor[:, 0]
-        value.scatter_(1, pick, -3.0)  # placed
-        # Boxes whose best anchor was just taken look again among the free anchors.
-        stale = (head == anchor) & (value >= 0)
-        if step + 1 < steps and bool(stale.any()):
-            b, k = torch.nonzero(stale, as_tuple=True)
-            rows = jaccard[row_of[b, k]].scatter_(1, taken[b, : step + 1], -2.0)  # -2: taken
-            value[b, k], head[b, k] = torch.max(rows, dim=1)
-    placed_image, step = torch.nonzero(best >= 0, as_tuple=True)  # an image with no box left has top -3
-    return placed_image, taken[placed_image, step], row_of[placed_image, placed_box[placed_image, step]]
+    iou = box_iou(gt[image, box].to(dtype), anchors.to(dtype))  # (V, A): every real box of the batch at once
+    per_image = valid.sum(dim=1).tolist()
+    for b, (rows, boxes) in enumerate(zip(iou.split(per_image), box.split(per_image))):
+        matched = match_anchors(rows.T, threshold)  # (A,): an index into this image's real boxes, or -1
+        assigned[b] = torch.where(matched >= 0, boxes[matched.clamp(min=0)], -1)  # an index into its K rows
+    return assigned
 
 
 def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
@@ -343,8 +297,9 @@ def multibox_target(anchors: Tensor, labels: Tensor, iou_threshold: float = 0.5)
     check_same_device(("anchors", anchors), ("labels", labels))
     threshold = check_real(iou_threshold, "iou_threshold")
     batch, num_anchors = labels.shape[0], anchors.shape[0]
-    image, anchor, box = _matched_pairs(labels[..., 1:], anchors, labels[..., 0] >= 0, threshold)
-    rows = labels[image, box]  # (P, 5): the box of each assigned anchor
+    assigned = _assign_batch(labels[..., 1:], anchors, labels[..., 0] >= 0, threshold)  # (B, A)
+    image, anchor = torch.nonzero(assigned >= 0, as_tuple=True)  # the assigned anchors
+    rows = labels[image, assigned[image, anchor]]  # (P, 5): the box of each assigned anchor
     classes = torch.zeros(batch, num_anchors, dtype=torch.long, device=labels.device)
     classes[image, anchor] = rows[:, 0].long() + 1
     offsets = torch.zeros(batch, num_anchors, 4, dtype=anchors.dtype, device=anchors.device)
