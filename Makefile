@@ -19,6 +19,7 @@ help:
 	@echo "make book              build the HTML book into _build/html"
 	@echo "make test              run every test (unit, notebooks, labs, book build, browser, rehearsal)"
 	@echo "make rehearsal         run every notebook in the full profile against offline stand-ins"
+	@echo "make gpu-check         on a GPU: every notebook on CUDA, then training steps/s beside the T4 estimates"
 	@echo "make test-portability  unit tests and checked cells with 2 threads, then generic CPU kernels"
 	@echo "make test-colab        the book in a Colab-like environment, installed as students install it"
 	@echo "make execute           re-execute every notebook in place (quick profile)"
@@ -89,6 +90,14 @@ test-portability: $(STAMP)
 COLAB_PYTHON ?= python3.12
 test-colab:
 	$(PYTHON) tools/test_colab.py --python $(COLAB_PYTHON)
+
+# On a machine with an NVIDIA GPU, no internet needed (≤ 8 minutes on one GPU): every notebook in the
+# full profile on CUDA against the rehearsal's stand-ins, one step per fit, then a fixed number of
+# training steps per pass, timed beside tools/t4_estimates.py's figures; fails on any device error.
+# Without a GPU: python tools/gpu_check.py --device cpu --notebooks 1 --steps 1 --max-batch 2
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	$(PY) tools/gpu_check.py --json _build/gpu-check.json
 
 execute: $(STAMP)
 	$(PY) tools/execute_notebooks.py book/*.ipynb labs/solutions/*.ipynb
