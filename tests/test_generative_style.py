@@ -71,3 +71,45 @@ def test_stylize_lowers_the_loss_and_only_moves_pixels():
     assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
     assert history.steps["style"][-1] < 0.5 * history.steps["style"][0]
     assert all(torch.equal(a, b) for a, b in zip(before, features.parameters()))
+
+
+def test_random_multiscale_features_are_a_pyramid_of_fixed_random_filters():
+    net = style.RandomMultiScaleFeatures(channels=8, kernel_size=5, scales=3, seed=0)
+    images = torch.rand(2, 3, 32, 24)
+    out = net(images)
+    assert net.layer_names == ("down1", "down2", "down4")
+    assert [tuple(out[k].shape) for k in net.layer_names] == [(2, 8, 32, 24), (2, 8, 16, 12), (2, 8, 8, 6)]
+    # By hand: scale 2 is the normalised image averaged over 4x4 blocks, then conv (reflect padding) and ReLU.
+    x = (images - net.mean) / net.std
+    x4 = x.reshape(2, 3, 8, 4, 6, 4).mean(dim=(3, 5))
+    conv = net.convs[2]
+    by_hand = torch.relu(torch.nn.functional.conv2d(torch.nn.functional.pad(x4, (2, 2, 2, 2), mode="reflect"),
+                                                    conv.weight, conv.bias))
+    torch.testing.assert_close(out["down4"], by_hand)
+    assert not any(p.requires_grad for p in net.parameters()) and not net.train().training
+    weight_std = torch.cat([c.weight.flatten() for c in net.convs]).std().item()
+    assert abs(weight_std - (1 / 75) ** 0.5) < 0.02  # variance 1 / fan_in, fan_in = 3 * 5 * 5
+    again = style.RandomMultiScaleFeatures(channels=8, kernel_size=5, scales=3, seed=0)
+    other = style.RandomMultiScaleFeatures(channels=8, kernel_size=5, scales=3, seed=1)
+    assert torch.equal(again.convs[0].weight, net.convs[0].weight)
+    assert not torch.equal(other.convs[0].weight, net.convs[0].weight)
+    with pytest.raises(ValueError, match="too small"):
+        net(torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="odd"):
+        style.RandomMultiScaleFeatures(kernel_size=4)
+
+
+def test_random_multiscale_gram_tells_textures_apart():
+    """Stripes and checkerboards: two crops of one pattern are nearer in Gram distance than crops of two."""
+    net = style.RandomMultiScaleFeatures(channels=16, kernel_size=5, scales=3, seed=0)
+    grid = torch.arange(64.0)
+    stripes = ((grid[None, :] // 4) % 2).expand(64, 64)
+    checks = (((grid[:, None] // 4) + (grid[None, :] // 4)) % 2)
+    as_image = lambda t: (0.2 + 0.6 * t)[None, None].expand(1, 3, -1, -1).contiguous()
+    a, b = as_image(stripes), as_image(checks)
+
+    def distance(x, y):
+        fx, fy = net(x[..., :32, :32]), net(y[..., 32:, 32:])
+        return float(style.style_loss(fx, {k: style.gram_matrix(v) for k, v in fy.items()}))
+
+    assert distance(a, a) < 0.1 * distance(a, b) and distance(b, b) < 0.1 * distance(b, a)
