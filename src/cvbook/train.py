@@ -177,7 +177,8 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
-    """Concatenated model outputs and targets over ``loader`` (``(x, y)`` batches), on the CPU."""
+    """Concatenated model outputs ``(N, ...)`` and targets ``(N, ...)`` over ``loader`` (``(x, y)``
+    batches), on the CPU. (A detector's boxes over a loader: :func:`cvbook.detection.evaluate.collect_detections`.)"""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

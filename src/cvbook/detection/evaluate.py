@@ -17,12 +17,18 @@ from torch import Tensor, nn
 from cvbook.data.collate import labels_to_targets
 from cvbook.metrics.detection import DetectionMAP, mean_average_precision
 
-__all__ = ["predict", "evaluate_map"]
+__all__ = ["collect_detections", "evaluate_map"]
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: Iterable, **detect_kwargs) -> tuple[list[dict[str, Tensor]], list[dict[str, Tensor]]]:
-    """Detections and ground truth of every image of ``loader``, both as dicts in pixels, on the CPU."""
+def collect_detections(model: nn.Module, loader: Iterable,
+                       **detect_kwargs) -> tuple[list[dict[str, Tensor]], list[dict[str, Tensor]]]:
+    """Detections and ground truth of every image of ``loader``, both as dicts in pixels, on the CPU.
+
+    ``model.detect(images, **detect_kwargs)`` gives one dict per image (``"boxes"`` ``(D, 4)``
+    pixel ``xyxy``, ``"scores"`` ``(D,)``, ``"labels"`` ``(D,)``); the targets are ``{"boxes": (K, 4),
+    "labels": (K,)}``. (Not :func:`cvbook.train.predict`, which concatenates a classifier's outputs.)
+    """
     if not callable(getattr(model, "detect", None)):
         raise ValueError(f"{type(model).__name__} has no detect(images) method; wrap it, or collect its "
                          "detections yourself and call cvbook.metrics.detection.mean_average_precision.")
@@ -40,6 +46,6 @@ def predict(model: nn.Module, loader: Iterable, **detect_kwargs) -> tuple[list[d
 def evaluate_map(model: nn.Module, loader: Iterable, iou_threshold: float = 0.5,
                  interpolation: str = "voc2010", **detect_kwargs) -> DetectionMAP:
     """Mean average precision of ``model`` on ``loader`` at one IoU threshold (VOC all-point AP by default)."""
-    predictions, targets = predict(model, loader, **detect_kwargs)
+    predictions, targets = collect_detections(model, loader, **detect_kwargs)
     return mean_average_precision(predictions, targets, iou_thresholds=[iou_threshold],
                                   interpolation=interpolation)
