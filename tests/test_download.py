@@ -53,7 +53,10 @@ class Host:
                 if asked.startswith("bytes=") and how not in ("ignores-range", "drops-always"):
                     start = int(asked[6:].split("-")[0])
                 self.send_response(206 if start else 200)
-                if start:
+                if start and how == "wrong-range":  # 206, but the whole file
+                    self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+                    start = 0
+                elif start:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.send_header("Content-Type", "text/html" if how == "web-page" else "application/octet-stream")
                 self.send_header("Content-Length", str(len(body) - start))
@@ -181,6 +184,14 @@ def test_a_server_that_ignores_range_is_read_from_the_start(host, tmp_path):
     (tmp_path / "a.bin.partial").write_bytes(b"\xff" * 5000)  # a stale start, not this file's bytes
     assert fetch(url, tmp_path / "a.bin").read_bytes() == PAYLOAD
     assert host.ranges("a.bin") == ["bytes=5000-"]
+
+
+def test_a_206_for_another_range_is_not_appended(host, tmp_path, capsys):
+    wrong, mirror = host.serve("w/a.bin", how="wrong-range"), host.serve("m/a.bin")
+    (tmp_path / "a.bin.partial").write_bytes(PAYLOAD[:5000])
+    assert fetch([wrong, mirror], tmp_path / "a.bin").read_bytes() == PAYLOAD
+    assert host.ranges("m/a.bin") == ["bytes=5000-"]
+    assert "answered a Range request for bytes 5000- with 'bytes 0-204799/204800'" in capsys.readouterr().out
 
 
 def test_a_wrong_checksum_falls_back_to_the_next_source_then_fails_clearly(host, tmp_path):

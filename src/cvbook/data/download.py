@@ -183,6 +183,9 @@ def _transfer(url: str, partial: Path, *, floor: SpeedFloor | None, label: str) 
         if response.headers.get_content_type() == "text/html" and not label.endswith((".html", ".htm")):
             raise _SourceFailed("served a web page instead of the file (an error, login or rate-limit page)")
         resumed = offset > 0 and response.status == 206
+        if resumed and not (response.headers.get("Content-Range") or "").startswith(f"bytes {offset}-"):
+            raise _SourceFailed(f"answered a Range request for bytes {offset}- with "
+                                f"{response.headers.get('Content-Range')!r}")
         if offset and not resumed:
             offset = 0  # the server ignored Range (200): it sends the whole file again
         length = int(response.headers.get("Content-Length") or 0)
