@@ -63,7 +63,7 @@ def test_a_grader_fault_stops_the_run_and_keeps_the_gradebook(tmp_path, monkeypa
     for name in ("alice", "bob", "carol"):
         (subs / f"{name}.ipynb").write_bytes(corpus.dump(corpus.notebook(corpus.RIGHT)))
 
-    def good(lab, student, submission, out_, scratch, sandbox, limits):
+    def good(lab, student, submission, out_, scratch, sandbox, limits, **options):
         assert out_.is_absolute() and submission.is_absolute(), "paths are resolved before grading"
         result = fake_result(student, lab.max_score)
         result.submission_sha256 = run.fingerprint(submission)
@@ -75,10 +75,10 @@ def test_a_grader_fault_stops_the_run_and_keeps_the_gradebook(tmp_path, monkeypa
     before = (out / "gradebook.csv").read_bytes()
     assert {r["score"] for r in rows(out / "gradebook.csv").values()} == {"5"}
 
-    def faulty(lab, student, submission, out_, scratch, sandbox, limits):
+    def faulty(lab, student, submission, out_, scratch, sandbox, limits, **options):
         if student == "bob":
             raise FileNotFoundError("file or directory not found: graded_j1/rebuilt/bob.ipynb")
-        return good(lab, student, submission, out_, scratch, sandbox, limits)
+        return good(lab, student, submission, out_, scratch, sandbox, limits, **options)
 
     monkeypatch.setattr(run, "grade_one", faulty)
     capsys.readouterr()
@@ -99,7 +99,7 @@ def test_a_kernel_that_does_not_start_is_a_fault_not_a_zero(tmp_path, monkeypatc
     """What run.grade_one reports when nbval finds no notebook (status error) stops the run too."""
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "alice.ipynb").write_bytes(corpus.dump(corpus.notebook(corpus.RIGHT)))
-    monkeypatch.setattr(run, "grade_one", lambda lab, student, *rest: run.Result(
+    monkeypatch.setattr(run, "grade_one", lambda lab, student, *rest, **options: run.Result(
         student, "error", 0.0, lab.max_score, [], detail="the kernel did not start (a problem of the grader)\n"
         "ERROR: file or directory not found: graded_j1/rebuilt/alice.ipynb"))
     assert cli.main(["lab01", str(tmp_path / "subs"), "--out", str(tmp_path / "out")]) == 3
@@ -132,15 +132,23 @@ def test_a_lab_name_from_a_second_checkout_is_the_packages_lab(tmp_path, monkeyp
         find_source("lab99", [second])
 
 
-def test_limits_reach_grade_one_unchanged(tmp_path, monkeypatch, no_kernels):
+def test_options_reach_grading_and_feedback_unchanged(tmp_path, monkeypatch, no_kernels):
     seen = {}
 
-    def record(lab, student, submission, out, scratch, sandbox, limits):
-        seen["limits"] = limits
-        return fake_result(student, 0)
+    def record(lab, student, submission, out, scratch, sandbox, limits, **options):
+        seen["limits"], seen["options"] = limits, options
+        result = fake_result(student, 0)
+        result.checks[2].message = "AssertionError: ✗ secret: got 3, expected 4"
+        return result
 
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "a.ipynb").write_text("{}")
     monkeypatch.setattr(run, "grade_one", record)
     assert cli.main(["lab01", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--timeout", "7", "--memory", "512"]) == 0
-    assert seen["limits"] == Limits(cell_timeout=7, memory_mb=512)
+    assert seen["limits"] == Limits(cell_timeout=7, memory_mb=512) and seen["options"] == {"allow_library": False}
+    assert LAB.checks[2].hidden and "expected 4" not in (tmp_path / "o" / "feedback" / "a.md").read_text()
+    assert (tmp_path / "o" / "flags.csv").exists(), "the instructor's file is written with the gradebook"
+    assert cli.main(["lab01", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--regrade", "--reveal-hidden",
+                     "--allow-library"]) == 0
+    assert seen["options"] == {"allow_library": True}
+    assert "expected 4" in (tmp_path / "o" / "feedback" / "a.md").read_text()

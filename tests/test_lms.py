@@ -111,7 +111,7 @@ def test_the_command_with_a_roster_writes_one_row_per_student_and_the_lms_files(
     monkeypatch.setattr(cli, "choose", lambda kind, profile: Sandbox("bubblewrap", sys.executable, ()))
     graded = []
 
-    def fake(lab, student, submission, out, scratch, sandbox, limits):
+    def fake(lab, student, submission, out, scratch, sandbox, limits, **options):
         graded.append((student, submission.name))
         r = result(student, 5.0 if "LATE" in submission.name else 2.0)
         r.source_sha256, r.submission_sha256 = lab.sha256, run.fingerprint(submission)

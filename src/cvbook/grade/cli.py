@@ -99,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
                         "import); needs --roster")
     parser.add_argument("--sandbox", choices=["auto", *KINDS], default="auto", help="default: bubblewrap if it works")
     parser.add_argument("--regrade", action="store_true", help="grade every submission again")
+    parser.add_argument("--reveal-hidden", action="store_true",
+                        help="the feedback says why a hidden check failed (after the deadline; default: only that it failed)")
+    parser.add_argument("--allow-library", action="store_true",
+                        help="an answer that calls the cvbook function its exercise reimplements keeps its points "
+                             "(it is flagged either way)")
     parser.add_argument("--profile", choices=["quick", "full"], default="quick",
                         help="CVBOOK_PROFILE of the kernels; the source's outputs must come from the same profile")
     return parser
@@ -145,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results, graded = grade_class(lab, submissions, out, sandbox, limits, args.jobs, regrade=args.regrade,
                                       progress=True, roster=roster, formats=tuple(args.format),
-                                      assignment=args.assignment)
+                                      assignment=args.assignment, reveal_hidden=args.reveal_hidden,
+                                      allow_library=args.allow_library)
     except KeyboardInterrupt:
         print("\ninterrupted: what was graded is saved (OUT/results/), the gradebook is as it was; run the same "
               "command again to grade the rest", file=sys.stderr)
@@ -165,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     if flagged:
         print(f"worth a look (code that reaches for the grader or the system): {', '.join(flagged)}", file=sys.stderr)
     written = [out / "gradebook.csv"] + [out / f"{f}.csv" for f in dict.fromkeys(args.format)]
-    print(f"gradebook: {', '.join(map(str, written))}; feedback: {out / 'feedback'}", file=sys.stderr)
+    print(f"gradebook: {', '.join(map(str, written))}; for you: {out / 'flags.csv'}; feedback: {out / 'feedback'}",
+          file=sys.stderr)
     return 0
 
 
 def grade_class(lab: Lab, folder: Path, out: Path, sandbox: Sandbox, limits: Limits, jobs: int = 1,
                 regrade: bool = False, progress: bool = False, roster: lms.Roster | None = None,
-                formats: tuple[str, ...] = (), assignment: str | None = None) -> tuple[dict[str, run.Result], int]:
+                formats: tuple[str, ...] = (), assignment: str | None = None, reveal_hidden: bool = False,
+                allow_library: bool = False) -> tuple[dict[str, run.Result], int]:
     """Grade every submission in ``folder`` that ``out`` holds no current result for (new, changed,
     or left by a grader fault); returns every result, earlier ones included, and how many were
     graded now. Raises :class:`GraderFault` (the gradebook untouched) when the grader fails."""
@@ -194,15 +202,13 @@ def grade_class(lab: Lab, folder: Path, out: Path, sandbox: Sandbox, limits: Lim
               f"{len(todo)} to grade in a {sandbox.kind} sandbox with {jobs} job(s)", file=sys.stderr)
         if matched is not None and matched.notes:
             print("roster: " + "; ".join(matched.notes), file=sys.stderr)
-    _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, jobs, progress)
+    _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, jobs, progress,
+               reveal_hidden, allow_library)
     # only now, with every submission graded and no fault: the gradebook, then the LMS's files
     write_checks(out, lab)
-    if matched is None:
-        write_gradebook(out, lab, results)
-    else:
-        with tempfile.TemporaryDirectory(prefix="cvbook-gradebook-") as staging:
-            write_gradebook(Path(staging), lab, results)
-            lms.write_roster_gradebook(Path(staging) / "gradebook.csv", out / "gradebook.csv", matched)
+    write_gradebook(out, lab, results)
+    if matched is not None:
+        lms.write_roster_gradebook(out / "gradebook.csv", out / "gradebook.csv", matched)
         for kind in dict.fromkeys(formats):
             lms.write_import(kind, out / f"{kind}.csv", roster, results, assignment or lab.name, lab.max_score)
     return results, len(todo)
@@ -210,7 +216,7 @@ def grade_class(lab: Lab, folder: Path, out: Path, sandbox: Sandbox, limits: Lim
 
 def _grade_all(lab: Lab, todo: list[str], submissions: dict[str, Path], problems: dict[str, str],
                results: dict[str, run.Result], out: Path, sandbox: Sandbox, limits: Limits, jobs: int,
-               progress: bool) -> None:
+               progress: bool, reveal_hidden: bool = False, allow_library: bool = False) -> None:
     from tqdm import tqdm
 
     scratch = Path(tempfile.mkdtemp(prefix="cvbook-grade-"))
@@ -224,7 +230,7 @@ def _grade_all(lab: Lab, todo: list[str], submissions: dict[str, Path], problems
             run.STOP.set()
             return
         results[result.student] = result
-        write_result(out, lab, result)
+        write_result(out, lab, result, reveal_hidden=reveal_hidden)
         bar.update(1)
         bar.set_postfix_str(f"{bar.n / max((time.monotonic() - started) / 60, 1e-9):.1f} submissions/min")
 
@@ -232,7 +238,7 @@ def _grade_all(lab: Lab, todo: list[str], submissions: dict[str, Path], problems
         if name in problems:
             return run.invalid(lab, name, problems[name], run.fingerprint(submissions[name]))
         try:
-            return run.grade_one(lab, name, submissions[name], out, scratch, sandbox, limits)
+            return run.grade_one(lab, name, submissions[name], out, scratch, sandbox, limits, allow_library=allow_library)
         except run.Interrupted:
             raise
         except Exception:  # a fault of the grader

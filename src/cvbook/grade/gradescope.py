@@ -32,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import run
+from .report import visible_message
 from .sandbox import Limits, SandboxError, choose
 from .source import Lab, SourceError, load_lab
 
@@ -76,10 +77,10 @@ def checkout_commit(root: Path) -> tuple[str, bool]:
 
 
 def build(lab: Lab, out: Path, package: str, limits: Limits, reveal_hidden: bool = False,
-          torch_index: str | None = TORCH_INDEX) -> Path:
+          torch_index: str | None = TORCH_INDEX, allow_library: bool = False) -> Path:
     """Write the autograder zip for ``lab``; ``package`` is the pip requirement setup.sh installs."""
     config = {"source": lab.path.name, "source_sha256": lab.sha256, "package": package, "limits": asdict(limits),
-              "reveal_hidden": reveal_hidden}
+              "reveal_hidden": reveal_hidden, "allow_library": allow_library}
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in (("setup.sh", setup_script(package, torch_index)), ("run_autograder", RUN_AUTOGRADER)):
@@ -96,9 +97,7 @@ def results_json(lab: Lab, result: run.Result, reveal_hidden: bool = False) -> d
     tests = []
     for check, outcome in zip(lab.checks, result.checks):
         passed = outcome.earned >= outcome.points
-        message = outcome.message
-        if check.hidden and not passed and not reveal_hidden:
-            message = "failed (a hidden check: its details are not shown)"
+        message = visible_message(check, outcome, reveal_hidden)
         what = "hidden check" if check.hidden else ", ".join(check.names) or check.id
         tests.append({"name": f"{check.title} ({what})",
                       "score": outcome.earned, "max_score": outcome.points, "status": "passed" if passed else "failed",
@@ -143,7 +142,8 @@ def grade_autograder(root: Path) -> int:
             out, scratch = Path(work, "out"), Path(work, "scratch")
             out.mkdir()
             scratch.mkdir()
-            result = run.grade_one(lab, "submission", notebook, out, scratch, sandbox, limits)
+            result = run.grade_one(lab, "submission", notebook, out, scratch, sandbox, limits,
+                                   allow_library=config.get("allow_library", False))
             if result.status == "error":  # the grader's fault: no results.json, Gradescope says it failed
                 print(f"grader fault, no score written: {result.detail}", file=sys.stderr)
                 for log in (out / "logs").glob("*"):
@@ -178,6 +178,8 @@ def _parser() -> argparse.ArgumentParser:
                         "container more in Gradescope's settings)")
     parser.add_argument("--reveal-hidden", action="store_true",
                         help="show why a hidden check failed (default: only that it failed)")
+    parser.add_argument("--allow-library", action="store_true",
+                        help="an answer that calls the cvbook function its exercise reimplements keeps its points")
     parser.add_argument("--autograder", type=Path, metavar="ROOT",
                         help="inside Gradescope (run_autograder): grade ROOT/submission into ROOT/results")
     return parser
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             print("warning: the package's source has uncommitted changes; the autograder installs the commit "
                   f"{commit[:12]}, without them", file=sys.stderr)
     limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory)
-    out = build(lab, args.out.resolve(), package, limits, args.reveal_hidden, args.torch_index or None)
+    out = build(lab, args.out.resolve(), package, limits, args.reveal_hidden, args.torch_index or None,
+                args.allow_library)
     print(f"wrote {out}: {lab.name}, {len(lab.checks)} checks, {lab.max_score:g} points; setup.sh installs {package!r}"
           " (push that commit before Gradescope builds the image)", file=sys.stderr)
     return 0
