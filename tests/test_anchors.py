@@ -352,6 +352,8 @@ def test_match_anchors_fewer_anchors_than_boxes_and_empty():
     left = iou.clone()
     A.match_anchors(iou, 0.5)
     assert torch.equal(iou, left)  # the input is not changed
+    with pytest.raises(ValueError, match=r"\(A, K\) tensor.*box_iou"):
+        A.match_anchors(torch.zeros(2, 3, 4), 0.5)
 
 
 @settings(max_examples=80, deadline=None)

@@ -27,11 +27,11 @@ from torch import Tensor
 from cvbook._checks import (
     check_anchors,
     check_box_tensor,
-    check_padded_labels,
     check_real,
     check_same_device,
 )
 from cvbook.boxes import box_iou
+from cvbook.data.collate import check_padded_labels
 from cvbook.detection.offsets import encode_offsets
 
 __all__ = ["multibox_prior", "match_anchors", "assign_anchors", "multibox_target", "D2L_EPS", "CONVENTIONS"]
@@ -171,6 +171,9 @@ def match_anchors(iou: Tensor, iou_threshold: float = 0.5) -> Tensor:
         >>> match_anchors(torch.tensor([[0.9, 0.0], [0.8, 0.3], [0.6, 0.0]]), 0.5)
         tensor([0, 1, 0])
     """
+    if not isinstance(iou, Tensor) or iou.ndim != 2:
+        raise ValueError(f"iou must be an (A, K) tensor, anchors by boxes, got {getattr(iou, 'shape', type(iou))}; "
+                         "compute it with cvbook.boxes.box_iou(anchors, boxes).")
     num_anchors, num_boxes = iou.shape
     matched = torch.full((num_anchors,), -1, dtype=torch.long, device=iou.device)
     if num_boxes == 0:
