@@ -7,6 +7,8 @@
   and how a submission's kernel runs, and its limits;
 - :mod:`~cvbook.grade.plugin`: the pytest plugin that adapts nbval to untrusted code;
 - :mod:`~cvbook.grade.run`: one submission, from rebuild to result;
-- :mod:`~cvbook.grade.report`: gradebook, feedback, Gradescope file;
-- :mod:`~cvbook.grade.cli`: the command line.
+- :mod:`~cvbook.grade.report`: gradebook, feedback, the instructor's flags;
+- :mod:`~cvbook.grade.lms`: a roster, an LMS's bulk download matched to it, Canvas's and Moodle's import files;
+- :mod:`~cvbook.grade.cli`: the command line;
+- :mod:`~cvbook.grade.gradescope`: the Gradescope autograder (a zip Gradescope runs on each submission).
 """
