@@ -60,7 +60,7 @@ def _version() -> str:
         return "dev"
 
 
-#: Sent with every request: who asks, and where to read about it (Wikimedia's policy asks for this).
+#: Sent with every request, saying who asks and where to read about it (as Wikimedia's policy asks).
 USER_AGENT = (f"cvbook/{_version()} (+https://github.com/cvbook/cvbook) "
               f"Python-urllib/{sys.version_info.major}.{sys.version_info.minor}")
 
