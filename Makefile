@@ -84,12 +84,17 @@ test-portability: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -n 1 --dist loadfile $(PORTABLE)
 	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -n 2 --dist loadfile $(PORTABLE)
 
-# A Colab-like environment (colab/requirements.txt, Python 3.12), the package installed as a
-# notebook's install cell does (from this repository's last commit), fails if pip moved anything of
-# Colab's; then the unit tests and every notebook (quick profile). See tools/test_colab.py.
-COLAB_PYTHON ?= python3.12
+# A Colab-like environment (colab/requirements.txt: Colab's current runtime, Python 3.13), the
+# package installed as a notebook's install cell does (from this repository's last commit), fails if
+# pip moved anything of Colab's; then the unit tests and every notebook (quick profile). See
+# tools/test_colab.py and colab/README.md. `make test-colab COLAB=2026.07`: the past runtime Colab
+# keeps selectable (colab/requirements-2026.07.txt, Python 3.12). COLAB_PYTHON: the interpreter,
+# by default the Python the list names (python3.13, python3.12; pyenv's when not on the PATH).
+COLAB ?= current
+COLAB_PYTHON ?= python$(shell sed -n 's/^\# python: \(3\.[0-9]*\)$$/\1/p' \
+  colab/requirements$(if $(filter current,$(COLAB)),,-$(COLAB)).txt)
 test-colab:
-	$(PYTHON) tools/test_colab.py --python $(COLAB_PYTHON)
+	$(PYTHON) tools/test_colab.py --runtime $(COLAB) --python $(COLAB_PYTHON)
 
 # On a machine with an NVIDIA GPU, no internet needed (≤ 8 minutes on one GPU): every notebook in the
 # full profile on CUDA against the rehearsal's stand-ins, one step per fit, then a fixed number of
