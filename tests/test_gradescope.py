@@ -48,9 +48,18 @@ def test_the_command_takes_the_checkouts_commit(tmp_path):
     assert done.returncode == 0, done.stderr
     head = subprocess.run(["git", "-C", str(corpus.ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     setup = zipfile.ZipFile(tmp_path / "a.zip").read("setup.sh").decode()
-    assert f"git+{gradescope.DEFAULT_REPOSITORY}@{head}'" in setup
+    assert f"git+{gradescope.checkout_repository(corpus.ROOT)}@{head}'" in setup
     wrong = subprocess.run([sys.executable, "-m", "cvbook.grade.gradescope", "lab01"], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "--out autograder.zip" in wrong.stderr
+
+
+def test_the_repository_is_the_checkouts_origin_as_https(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert gradescope.checkout_repository(tmp_path) == gradescope.DEFAULT_REPOSITORY, "no origin: the book's"
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "git@github.com:someone/fork.git"], check=True)
+    assert gradescope.checkout_repository(tmp_path) == "https://github.com/someone/fork"
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "set-url", "origin", "/srv/git/cvbook"], check=True)
+    assert gradescope.checkout_repository(tmp_path) == gradescope.DEFAULT_REPOSITORY, "pip cannot clone a local path there"
 
 
 def test_results_json_follows_gradescopes_schema_and_keeps_hidden_checks_hidden():

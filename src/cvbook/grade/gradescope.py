@@ -36,7 +36,8 @@ from .report import visible_message
 from .sandbox import Limits, SandboxError, choose
 from .source import Lab, SourceError, load_lab
 
-__all__ = ["results_json", "setup_script", "RUN_AUTOGRADER", "build", "grade_autograder", "checkout_commit", "main"]
+__all__ = ["results_json", "setup_script", "RUN_AUTOGRADER", "build", "grade_autograder", "checkout_commit",
+           "checkout_repository", "main"]
 
 CONFIG = "cvbook-autograder.json"
 DEFAULT_REPOSITORY = "https://github.com/cvbook/cvbook"
@@ -66,14 +67,25 @@ def setup_script(package: str, torch_index: str | None = TORCH_INDEX) -> str:
             "/autograder/venv/bin/python -c 'import cvbook.grade.gradescope, nbval, ipykernel'\n")
 
 
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
+
+
 def checkout_commit(root: Path) -> tuple[str, bool]:
     """The commit of the git checkout at ``root`` and whether its package source has uncommitted changes."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
-                              timeout=60).stdout.strip()
-    commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--", "src", "pyproject.toml"))
-    return commit, dirty
+    return _git(root, "rev-parse", "HEAD"), bool(_git(root, "status", "--porcelain", "--", "src", "pyproject.toml"))
+
+
+def checkout_repository(root: Path) -> str:
+    """The checkout's ``origin`` as an https URL pip can clone (a fork's own), else the book's."""
+    try:
+        url = _git(root, "remote", "get-url", "origin")
+    except (OSError, subprocess.CalledProcessError):
+        return DEFAULT_REPOSITORY
+    if url.startswith("git@github.com:"):
+        url = "https://github.com/" + url.split(":", 1)[1]
+    return url.removesuffix(".git") if url.startswith("https://") else DEFAULT_REPOSITORY
 
 
 def build(lab: Lab, out: Path, package: str, limits: Limits, reveal_hidden: bool = False,
@@ -165,7 +177,8 @@ def _parser() -> argparse.ArgumentParser:
                "Grades reach Gradescope only this way: it never reads results computed elsewhere.")
     parser.add_argument("source", nargs="?", help="lab source notebook, or its name (lab04)")
     parser.add_argument("--out", type=Path, help="the zip to write (autograder.zip)")
-    parser.add_argument("--repository", default=DEFAULT_REPOSITORY, help=f"git URL of the book (default {DEFAULT_REPOSITORY})")
+    parser.add_argument("--repository", help="https git URL of the book (default: the checkout's origin, else "
+                        f"{DEFAULT_REPOSITORY})")
     parser.add_argument("--commit", help="commit to install (default: the commit of the checkout cvbook runs from)")
     parser.add_argument("--package", help="the whole pip requirement instead (e.g. a wheel's URL); overrides "
                         "--repository and --commit")
@@ -209,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, subprocess.CalledProcessError):
                 print("error: cvbook does not run from a git checkout: give --commit (or --package)", file=sys.stderr)
                 return 2
-        package = f"cvbook @ git+{args.repository}@{commit}"
+        import cvbook
+
+        repository = args.repository or checkout_repository(Path(cvbook.__file__).resolve().parents[2])
+        package = f"cvbook @ git+{repository}@{commit}"
         if dirty:
             print("warning: the package's source has uncommitted changes; the autograder installs the commit "
                   f"{commit[:12]}, without them", file=sys.stderr)
