@@ -138,6 +138,7 @@ def test_options_reach_grading_and_feedback_unchanged(tmp_path, monkeypatch, no_
     def record(lab, student, submission, out, scratch, sandbox, limits, **options):
         seen["limits"], seen["options"] = limits, options
         result = fake_result(student, 0)
+        result.submission_sha256 = run.fingerprint(submission)
         result.checks[2].message = "AssertionError: ✗ secret: got 3, expected 4"
         return result
 
@@ -148,7 +149,8 @@ def test_options_reach_grading_and_feedback_unchanged(tmp_path, monkeypatch, no_
     assert seen["limits"] == Limits(cell_timeout=7, memory_mb=512) and seen["options"] == {"allow_library": False}
     assert LAB.checks[2].hidden and "expected 4" not in (tmp_path / "o" / "feedback" / "a.md").read_text()
     assert (tmp_path / "o" / "flags.csv").exists(), "the instructor's file is written with the gradebook"
-    assert cli.main(["lab01", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--regrade", "--reveal-hidden",
-                     "--allow-library"]) == 0
+    seen.clear()
+    assert cli.main(["lab01", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--reveal-hidden"]) == 0
+    assert not seen and "expected 4" in (tmp_path / "o" / "feedback" / "a.md").read_text(), "revealed without regrading"
+    assert cli.main(["lab01", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--regrade", "--allow-library"]) == 0
     assert seen["options"] == {"allow_library": True}
-    assert "expected 4" in (tmp_path / "o" / "feedback" / "a.md").read_text()

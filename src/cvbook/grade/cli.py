@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sandbox", choices=["auto", *KINDS], default="auto", help="default: bubblewrap if it works")
     parser.add_argument("--regrade", action="store_true", help="grade every submission again")
     parser.add_argument("--reveal-hidden", action="store_true",
-                        help="the feedback says why a hidden check failed (after the deadline; default: only that it failed)")
+                        help="the feedback says why a hidden check failed (after the deadline; rewrites the feedback of "
+                             "what was graded before, without grading it again; default: only that it failed)")
     parser.add_argument("--allow-library", action="store_true",
                         help="an answer that calls the cvbook function its exercise reimplements keeps its points "
                              "(it is flagged either way)")
@@ -204,6 +205,9 @@ def grade_class(lab: Lab, folder: Path, out: Path, sandbox: Sandbox, limits: Lim
             print("roster: " + "; ".join(matched.notes), file=sys.stderr)
     _grade_all(lab, todo, submissions, problems, results, out, sandbox, limits, jobs, progress,
                reveal_hidden, allow_library)
+    if reveal_hidden:  # after the deadline: every student's feedback says why a hidden check failed, no regrading
+        for name in set(results) - set(todo):
+            write_result(out, lab, results[name], reveal_hidden=True)
     # only now, with every submission graded and no fault: the gradebook, then the LMS's files
     write_checks(out, lab)
     write_gradebook(out, lab, results)
