@@ -11,7 +11,7 @@ import torchvision
 from skimage.transform import resize
 
 from conftest import reference
-from cvbook._checks import check_photo
+from cvbook._checks import check_image_array
 from cvbook.data import compose_face_scenes, lfw_faces
 from cvbook.detection import cascade
 from cvbook.metrics.detection import mean_average_precision
@@ -61,18 +61,29 @@ def test_scene_errors():
         lfw_faces("cats")
 
 
-def test_check_photo_forms():
+def test_check_image_array_forms_and_scales():
     image = skimage.data.astronaut()[:50, :60]
     expected = image.astype(np.float32)
-    assert np.array_equal(check_photo(image), expected)
+    pixels = check_image_array(image, scale=255, dtype=np.float32)  # what the face detectors take
+    assert pixels.dtype == np.float32 and np.array_equal(pixels, expected)
     as_tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255
-    np.testing.assert_allclose(check_photo(as_tensor), expected, atol=1e-3)
-    grey = check_photo(image[..., 0])
+    np.testing.assert_allclose(check_image_array(as_tensor, scale=255), expected, atol=1e-3)
+    grey = check_image_array(image[..., 0], scale=255)
     assert grey.shape == (50, 60, 3) and np.array_equal(grey[..., 2], expected[..., 0])
+    fractions = check_image_array(image)  # what scikit-image's algorithms take: float64 in [0, 1]
+    assert fractions.dtype == np.float64 and np.array_equal(fractions, image.astype(np.float64) / 255)
+    floats = image / 255.0
+    assert np.array_equal(check_image_array(floats), floats)
+    assert np.array_equal(check_image_array(floats.astype(np.float32), scale=255, dtype=np.float32),
+                          (floats.astype(np.float32) * 255).astype(np.float32))
     with pytest.raises(ValueError, match="NaN"):
-        check_photo(np.full((4, 4, 3), np.nan))
+        check_image_array(np.full((4, 4, 3), np.nan))
     with pytest.raises(ValueError, match="dtype"):
-        check_photo(np.zeros((4, 4, 3), np.int32))
+        check_image_array(np.zeros((4, 4, 3), np.int32), scale=255)
+    with pytest.raises(ValueError, match="divide by 255"):
+        check_image_array(np.full((4, 4, 3), 2.0))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        check_image_array(np.zeros((4, 4, 4)))
 
 
 # ----------------------------------------------------------------------------- cascade

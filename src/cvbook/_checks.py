@@ -37,11 +37,8 @@ __all__ = [
     "check_class_predictions",
     "check_image_batch",
     "check_rgb_images",
-    "check_numpy_image",
-    "check_padded_labels",
-    "check_grid",
+    "check_image_array",
     "check_image_size",
-    "check_photo",
 ]
 
 BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
@@ -246,12 +243,28 @@ def check_image_size(size: object, name: str = "size", integer: bool = True) -> 
         raise ValueError(f"{name} must be (H, W) of {kind}, got {tuple(size)!r}.") from None
 
 
-def check_photo(image: object, name: str = "image") -> np.ndarray:
-    """A photograph as an ``(H, W, 3)`` float32 array of pixel values in ``[0, 255]``.
+def check_rgb_images(images: object, name: str = "images") -> Tensor:
+    """RGB images ``(..., 3, H, W)``, floating point (any number of leading dimensions)."""
+    if not isinstance(images, Tensor) or images.ndim < 3 or images.shape[-3] != 3:
+        raise ValueError(f"{name} must be a tensor (..., 3, H, W) of RGB images, got {describe(images)}; "
+                         "convert greyscale images to three channels first.")
+    if not images.is_floating_point():
+        raise ValueError(f"{name} must be floating point (e.g. scaled to [0, 1]), got {images.dtype}; "
+                         "use images.float() / 255.")
+    return images
+
+
+def check_image_array(image: object, name: str = "image", *, scale: float = 1.0,
+                      dtype: type = np.float64) -> np.ndarray:
+    """An image as an ``(H, W, 3)`` NumPy array of ``dtype`` with values in ``[0, scale]``.
+
+    ``scale=1``: fractions of full intensity, as scikit-image's algorithms take them
+    (:mod:`cvbook.detection.proposals`); ``scale=255``: pixel values, as the face detectors'
+    models were trained on (:mod:`cvbook.detection.mtcnn`, :mod:`cvbook.detection.cascade`).
 
     Accepts what readers hold: a NumPy array or tensor ``(H, W, 3)`` or greyscale ``(H, W)``
-    (scikit-image's and PIL's layout), or a tensor ``(3, H, W)`` (torchvision's); ``uint8``
-    values are pixel values, floating-point values must lie in ``[0, 1]``. Greyscale is
+    (scikit-image's and PIL's layout), or a tensor ``(3, H, W)`` (torchvision's). ``uint8`` values
+    are pixel values ``0..255``; floating-point values must lie in ``[0, 1]``. Greyscale is
     repeated into three channels.
     """
     if isinstance(image, Tensor):
@@ -265,78 +278,11 @@ def check_photo(image: object, name: str = "image") -> np.ndarray:
         raise ValueError(f"{name} must be (H, W, 3) or greyscale (H, W) (or a tensor (3, H, W)), "
                          f"got shape {image.shape}.")
     if image.dtype == np.uint8:
-        return image.astype(np.float32)
+        values = image.astype(dtype)
+        return values if scale == 255 else values / 255 * scale
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"{name} must be uint8 (0-255) or floating point in [0, 1], got dtype {image.dtype}.")
     if not (np.all(image >= 0) and np.all(image <= 1)):  # False for NaN too
         raise ValueError(f"{name} is floating point, so its values must lie in [0, 1] (no NaN); "
                          "divide by 255, or pass a uint8 image.")
-    return (image * 255).astype(np.float32)
-
-
-def check_padded_labels(labels: object, name: str = "labels") -> Tensor:
-    """A padded batch of normalised ground truth ``(B, K, 5)``, rows ``[class, x1, y1, x2, y2]``.
-
-    Coordinates are fractions of the image size; a row with class ``< 0`` is padding. Pixel
-    coordinates are recognised (a value beyond 2 in a real row) and refused with a hint.
-    """
-    if not isinstance(labels, Tensor) or labels.ndim != 3 or labels.shape[-1] != 5:
-        raise ValueError(f"{name} must have shape (B, K, 5), rows [class, x1, y1, x2, y2] (class -1 = padding), "
-                         f"got {describe(labels)}.")
-    if not labels.is_floating_point():
-        raise ValueError(f"{name} must be floating point, got {labels.dtype}; call .float().")
-    if _checkable(labels):
-        real = labels[..., 0] >= 0
-        coords = labels[..., 1:][real]
-        if coords.numel() and bool((coords.abs() > 2).any()):
-            raise ValueError(f"{name} hold coordinates up to {float(coords.abs().max()):g}, but they must be "
-                             "normalised (fractions of the image width and height, in [0, 1]); divide x by "
-                             "the width and y by the height (cvbook.data.collate_labels does).")
-        check_box_values(coords, f"{name} boxes")
-    return labels
-
-
-def check_grid(grid: object, num_boxes: int, num_classes: int, name: str = "grid") -> tuple[int, int, int]:
-    """A YOLO v1 grid ``(N, S, S, 5B + C)``; returns ``(N, S, 5B + C)``."""
-    if not isinstance(grid, Tensor) or grid.ndim != 4 or grid.shape[1] != grid.shape[2]:
-        raise ValueError(f"{name} must be a tensor of shape (N, S, S, 5B + C), got {describe(grid)}.")
-    if grid.shape[-1] != 5 * num_boxes + num_classes:
-        raise ValueError(f"{name} has {grid.shape[-1]} values per cell but num_boxes={num_boxes} and "
-                         f"num_classes={num_classes} need 5B + C = {5 * num_boxes + num_classes}; "
-                         "pass the B and C the tensor was made with.")
-    return grid.shape[0], grid.shape[1], grid.shape[-1]
-
-
-def check_rgb_images(images: object, name: str = "images") -> Tensor:
-    """RGB images ``(..., 3, H, W)``, floating point (any number of leading dimensions)."""
-    if not isinstance(images, Tensor) or images.ndim < 3 or images.shape[-3] != 3:
-        raise ValueError(f"{name} must be a tensor (..., 3, H, W) of RGB images, got {describe(images)}; "
-                         "convert greyscale images to three channels first.")
-    if not images.is_floating_point():
-        raise ValueError(f"{name} must be floating point (e.g. scaled to [0, 1]), got {images.dtype}; "
-                         "use images.float() / 255.")
-    return images
-
-
-def check_numpy_image(image: object, name: str = "image"):
-    """An ``(H, W, 3)`` (or greyscale ``(H, W)``) image array, as float64 RGB in ``[0, 1]``.
-
-    uint8 images are scaled by 1/255; float images must already lie in ``[0, 1]``.
-    """
-    import numpy as np
-
-    if isinstance(image, Tensor):
-        raise ValueError(f"{name} must be a NumPy (H, W, 3) array; for a torch (3, H, W) tensor pass "
-                         "image.permute(1, 2, 0).numpy().")
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must be (H, W, 3) (or greyscale (H, W)), got shape {image.shape}; "
-                         "for a torch (3, H, W) tensor pass image.permute(1, 2, 0).numpy().")
-    if image.dtype == np.uint8:
-        return image.astype(np.float64) / 255.0
-    image = image.astype(np.float64)
-    if image.size and (image.min() < 0 or image.max() > 1):
-        raise ValueError(f"a float {name} must have values in [0, 1]; scale it, or pass uint8.")
-    return image
+    return (image * scale).astype(dtype)

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["collate_detection", "collate_labels", "labels_to_targets"]
+from cvbook._checks import check_box_values, describe
+
+__all__ = ["collate_detection", "collate_labels", "labels_to_targets", "check_padded_labels"]
 
 
 def _stack_images(images: Sequence[Tensor]) -> Tensor:
@@ -71,3 +73,27 @@ def labels_to_targets(labels: Tensor, size: tuple[int, int]) -> list[dict[str, T
     scale = labels.new_tensor([width, height, width, height])
     return [{"boxes": rows[rows[:, 0] >= 0, 1:] * scale, "labels": rows[rows[:, 0] >= 0, 0].long()}
             for rows in labels]
+
+
+def check_padded_labels(labels: object, name: str = "labels") -> Tensor:
+    """A padded batch of normalised ground truth ``(B, K, 5)``, rows ``[class, x1, y1, x2, y2]``.
+
+    The format :func:`collate_labels` makes and SSD's targets take
+    (:func:`cvbook.detection.anchors.multibox_target`). Coordinates are fractions of the image
+    size; a row with class ``< 0`` is padding. Pixel coordinates are recognised (a value beyond 2
+    in a real row) and refused with a hint.
+    """
+    if not isinstance(labels, Tensor) or labels.ndim != 3 or labels.shape[-1] != 5:
+        raise ValueError(f"{name} must have shape (B, K, 5), rows [class, x1, y1, x2, y2] (class -1 = padding), "
+                         f"got {describe(labels)}.")
+    if not labels.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {labels.dtype}; call .float().")
+    if labels.numel() and labels.device.type != "meta":  # values to look at
+        real = labels[..., 0] >= 0
+        coords = labels[..., 1:][real]
+        if coords.numel() and bool((coords.abs() > 2).any()):
+            raise ValueError(f"{name} hold coordinates up to {float(coords.abs().max()):g}, but they must be "
+                             "normalised (fractions of the image width and height, in [0, 1]); divide x by "
+                             "the width and y by the height (cvbook.data.collate_labels does).")
+        check_box_values(coords, f"{name} boxes")
+    return labels

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cvbook._checks import check_boxes, check_photo, check_positive_int, check_real
+from cvbook._checks import check_boxes, check_image_array, check_positive_int, check_real
 
 __all__ = ["load_cascade", "raw_windows", "group_windows", "detect_faces_lbp"]
 
@@ -125,7 +125,7 @@ def detect_faces_lbp(image: object, min_size: int = 24, max_size: int | None = N
     """
     import skimage.color
 
-    pixels = check_photo(image)
+    pixels = check_image_array(image, scale=255, dtype=np.float32)
     min_size = check_positive_int(min_size, "min_size", minimum=24)
     max_size = min(pixels.shape[:2]) if max_size is None else check_positive_int(max_size, "max_size", min_size)
     scale_factor = check_real(scale_factor, "scale_factor", low=1.01)

@@ -29,11 +29,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvbook._checks import check_photo, check_real
+from cvbook._checks import check_image_array, check_real
 from cvbook.boxes import nms
 
 __all__ = ["PNet", "RNet", "ONet", "weights_folder", "load_mtcnn", "pyramid_scales", "normalise", "pnet_windows",
@@ -359,7 +360,8 @@ def detect_faces(image: object, min_face_size: float = 20,
     Raises:
         ImportError: ``facenet-pytorch`` (the trained weights) is not installed.
     """
-    pixels = torch.from_numpy(check_photo(image)).permute(2, 0, 1)  # (3, H, W) in [0, 255]
+    pixels = check_image_array(image, scale=255, dtype=np.float32)  # (H, W, 3) pixel values in [0, 255]
+    pixels = torch.from_numpy(pixels).permute(2, 0, 1)  # (3, H, W)
     min_face_size = check_real(min_face_size, "min_face_size", low=PNET_WINDOW)
     factor = check_real(factor, "factor", low=0.1, high=0.95)
     if not isinstance(thresholds, Sequence) or len(thresholds) != 3:

@@ -33,7 +33,7 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
-from cvbook._checks import check_numpy_image
+from cvbook._checks import check_image_array
 
 __all__ = ["RegionFeatures", "initial_regions", "region_features", "similarity", "selective_search"]
 
@@ -74,7 +74,7 @@ def initial_regions(image: np.ndarray, *, scale: float = 100.0, sigma: float = 0
     """
     from skimage.segmentation import felzenszwalb
 
-    labels = felzenszwalb(check_numpy_image(image), scale=scale, sigma=sigma, min_size=min_size)
+    labels = felzenszwalb(check_image_array(image), scale=scale, sigma=sigma, min_size=min_size)
     return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int64)
 
 
@@ -109,7 +109,7 @@ def region_features(image: np.ndarray, labels: np.ndarray) -> RegionFeatures:
         image: ``(H, W, 3)`` uint8, or float in ``[0, 1]``.
         labels: ``(H, W)`` integer labels ``0..R-1`` (e.g. from :func:`initial_regions`).
     """
-    image = check_numpy_image(image)
+    image = check_image_array(image)
     labels = np.asarray(labels)
     if labels.shape != image.shape[:2]:
         raise ValueError(f"labels {labels.shape} must have the image's height and width {image.shape[:2]}.")
@@ -195,7 +195,7 @@ def selective_search(
         last merge (the whole image) back to the initial regions: larger, later regions
         first, as in the hierarchy.
     """
-    img = check_numpy_image(image)
+    img = check_image_array(image)
     labels = initial_regions(img, scale=scale, sigma=sigma, min_size=min_size)
     feats = region_features(img, labels)
     r = len(feats.size)

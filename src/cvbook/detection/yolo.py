@@ -29,12 +29,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvbook._checks import check_boxes, check_grid, check_image_size, check_integer_labels, check_real
+from cvbook._checks import check_boxes, check_image_size, check_integer_labels, check_real, describe
 from cvbook.boxes import clip_boxes, paired_box_iou
 from cvbook.detection.postprocess import nms_per_image
 from cvbook.layers import conv_bn_act
 
 __all__ = [
+    "check_grid",
     "encode_grid",
     "decode_grid",
     "postprocess",
@@ -42,6 +43,18 @@ __all__ = [
     "SmallYOLO",
     "tiny_yolo_v2",
 ]
+
+
+def check_grid(grid: object, num_boxes: int, num_classes: int, name: str = "grid") -> tuple[int, int, int]:
+    """A YOLO v1 grid ``(N, S, S, 5B + C)`` (a prediction or a target of :func:`encode_grid`);
+    returns ``(N, S, 5B + C)``."""
+    if not isinstance(grid, Tensor) or grid.ndim != 4 or grid.shape[1] != grid.shape[2]:
+        raise ValueError(f"{name} must be a tensor of shape (N, S, S, 5B + C), got {describe(grid)}.")
+    if grid.shape[-1] != 5 * num_boxes + num_classes:
+        raise ValueError(f"{name} has {grid.shape[-1]} values per cell but num_boxes={num_boxes} and "
+                         f"num_classes={num_classes} need 5B + C = {5 * num_boxes + num_classes}; "
+                         "pass the B and C the tensor was made with.")
+    return grid.shape[0], grid.shape[1], grid.shape[-1]
 
 
 def encode_grid(

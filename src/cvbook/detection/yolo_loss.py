@@ -22,8 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvbook._checks import check_grid
-from cvbook.detection.yolo import cell_box_iou
+from cvbook.detection.yolo import cell_box_iou, check_grid
 
 __all__ = ["yolo_v1_loss_terms", "yolo_v1_loss", "responsible_boxes", "yolo_step"]
 
