@@ -54,3 +54,9 @@ def test_which_notebooks():
     assert [p.stem for p in gpu_check.select(["lab09_vae", "02_convnets"])] == ["lab09_vae", "02_convnets"]
     with pytest.raises(SystemExit, match="no notebook named 99_nothing"):
         gpu_check.select(["99_nothing"])
+
+
+def test_nothing_starts_past_the_time_budget(capsys):
+    assert gpu_check.main(["--device", "cpu", "--notebooks", "17_autoencoders", "--budget-s", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "17_autoencoders" in out and "not run: past the time budget" in out and "not timed: past the time budget" in out

@@ -18,6 +18,7 @@ No internet is needed, and nothing beyond the repository and its venv: the rehea
    :func:`t4_estimates.steps_per_second` (a T4's estimate: on another GPU the ratio is what to read).
 
 ``--notebooks N`` takes the first N notebooks, those with timed training passes first (or names).
+Nothing starts after ``--budget-s`` (480 s); what was left is listed and fails the check.
 Exits 1 on any failure (a cell that raised, a refused network access, a device error in a timed
 step), 2 when the device asked for is not there. ``--json PATH`` writes the results.
 """
@@ -67,8 +68,13 @@ def select(spec: list[str] | None) -> list[Path]:
 
 # --- 1. every notebook on the device ----------------------------------------------------------
 
-def rehearse_all(notebooks: list[Path], device: str, jobs: int) -> list[dict]:
-    """Each notebook's rehearsal result (see :func:`rehearsal.run.execute`), with ``problems``."""
+def rehearse_all(notebooks: list[Path], device: str, jobs: int, deadline: float = float("inf")) -> list[dict]:
+    """Each notebook's rehearsal result (see :func:`rehearsal.run.execute`), with ``problems``; a notebook
+    not started by ``deadline`` (``time.monotonic()``) is a failure that says so."""
+    late = {"failed": "not run: past the time budget (--budget-s)", "network": [], "seconds": None,
+            "problems": ["not run: past the time budget (--budget-s)"]}
+    if time.monotonic() > deadline:
+        return [_report({"notebook": str(notebook), **late}) for notebook in notebooks]
     standins, torch_home = prepare.standins(), prepare.torch_home()
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # inherited by every kernel: profile.device() is the CPU
@@ -76,6 +82,8 @@ def rehearse_all(notebooks: list[Path], device: str, jobs: int) -> list[dict]:
 
     def one(notebook: Path) -> dict:
         work = prepare.BUILD / "gpu-check" / notebook.relative_to(ROOT).as_posix().replace("/", "__").removesuffix(".ipynb")
+        if time.monotonic() > deadline:
+            return {"notebook": str(notebook), **late}
         try:
             result = run.rehearse(notebook, work, standins, torch_home, netns=netns)
         except RuntimeError as e:
@@ -83,16 +91,17 @@ def rehearse_all(notebooks: list[Path], device: str, jobs: int) -> list[dict]:
         result["problems"] = run.problems(result)
         return result
 
-    results = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for result in pool.map(one, notebooks):
-            name = Path(result["notebook"]).stem
-            status = "ok" if not result["problems"] else "FAILED"
-            print(f"  {name:38s} {status:6s} {result.get('seconds') or 0:6.1f} s", flush=True)
-            for problem in result["problems"]:
-                print("    " + problem.replace("\n", "\n    ")[:2000], flush=True)
-            results.append(result)
-    return results
+        return [_report(result) for result in pool.map(one, notebooks)]
+
+
+def _report(result: dict) -> dict:
+    name = Path(result["notebook"]).stem
+    status = "ok" if not result["problems"] else "FAILED"
+    print(f"  {name:38s} {status:6s} {result.get('seconds') or 0:6.1f} s", flush=True)
+    for problem in result["problems"]:
+        print("    " + problem.replace("\n", "\n    ")[:2000], flush=True)
+    return result
 
 
 # --- 2. training rates ---------------------------------------------------------------------
@@ -170,12 +179,18 @@ def time_pass(work, device: str, steps: int, warmup: int, max_batch: int | None)
     return {"batch": batch, "amp": amp, "steps_per_s": steps / (time.perf_counter() - start)}
 
 
-def time_all(notebooks: list[Path], device: str, steps: int, warmup: int, max_batch: int | None) -> list[dict]:
+def time_all(notebooks: list[Path], device: str, steps: int, warmup: int, max_batch: int | None,
+             deadline: float = float("inf")) -> list[dict]:
     rows = []
     for notebook in notebooks:
         estimates = t4_estimates.steps_per_second(notebook.stem) if timed_passes(notebook.stem) else {}
         for work in timed_passes(notebook.stem):
             row = {"notebook": notebook.stem, "pass": work.what, "t4_estimate": estimates.get(work.what)}
+            if time.monotonic() > deadline:
+                row["error"] = "not timed: past the time budget (--budget-s)"
+                rows.append(row)
+                print(format_row(row), flush=True)
+                continue
             try:
                 row |= time_pass(work, device, steps, warmup, max_batch)
             except Exception as e:  # a device error (CUDA, cuDNN, AMP) is what this check is for
@@ -207,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, default=None, help="cap the batch (a CPU dry run)")
     parser.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: 6 on CUDA, 1 on CPU)")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the training rates")
+    parser.add_argument("--budget-s", type=float, default=480,
+                        help="start nothing after this many seconds (what was not run fails the check)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -219,17 +236,18 @@ def main(argv: list[str] | None = None) -> int:
               "--notebooks 1 --steps 1 --max-batch 2", file=sys.stderr)
         return 2
     start = time.perf_counter()
+    deadline = time.monotonic() + args.budget_s
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     notebooks = select(args.notebooks)
     print(f"gpu-check on {name}: {len(notebooks)} notebooks, torch {torch.__version__}", flush=True)
     results = []
     if not args.skip_notebooks:
         print("1. every notebook in the full profile, one step per fit, against the stand-ins:", flush=True)
-        results = rehearse_all(notebooks, args.device, args.jobs or (6 if args.device == "cuda" else 1))
+        results = rehearse_all(notebooks, args.device, args.jobs or (6 if args.device == "cuda" else 1), deadline)
     print(f"2. training rates, {args.steps} steps after {args.warmup} (steps/s; the T4 estimate; measured/estimate):",
           flush=True)
     print(f"  {'notebook':26s} {'pass':48s} {'batch':>5s} prec {'measured':>9s} {'T4 est.':>9s}  ratio")
-    rows = time_all(notebooks, args.device, args.steps, args.warmup, args.max_batch)
+    rows = time_all(notebooks, args.device, args.steps, args.warmup, args.max_batch, deadline)
     failed = [r["notebook"] for r in results if r["problems"]] + [f"{r['notebook']}: {r['pass']}" for r in rows if "error" in r]
     seconds = time.perf_counter() - start
     if args.json:
