@@ -286,14 +286,14 @@ get_ipython().set_custom_exc((AssertionError,), handler)
 # Each collects the text of the cells the kernel runs later (the hidden check among them) and
 # raises what it found in a last cell of its own, whose error the feedback would show. Undefended
 # (plain nbval) each leaks (test_grade_attacks.py); graded, none may (test_grade_leaks.py).
-HIDDEN_MARK = "labels_b"  # a name only the hidden check's text holds
+HIDDEN_MARK = "labels_b"  # a name only the hidden check's text holds (the attacks write it in two parts)
 LEAK_RAISE = f"""\
-leaked = [text for text in collected if {HIDDEN_MARK!r} in text]
+leaked = [text for text in collected if {HIDDEN_MARK[:4]!r} + {HIDDEN_MARK[4:]!r} in text]
 raise ValueError("\\n".join(leaked) if leaked else "nothing collected")
 """
 LEAK_RAISE_ENCODED = f"""\
 import base64
-leaked = [text for text in collected if {HIDDEN_MARK!r} in text]
+leaked = [text for text in collected if {HIDDEN_MARK[:4]!r} + {HIDDEN_MARK[4:]!r} in text]
 raise ValueError(base64.b64encode("\\n".join(leaked).encode()).decode() if leaked else "nothing collected")
 """
 LEAKS = {
@@ -354,13 +354,12 @@ collected += [str(value) for name, value in list(globals().items()) if name.star
 # inside a check, the student's function reads its caller's frames: no reset can stop this in the
 # kernel, so only the feedback's redaction does (the text is sent base64-encoded, too)
 LEAK_FRAMES = """\
-import linecache, sys
+import sys
 collected = []
 def accuracy(predicted, labels):
     frame = sys._getframe(1)
-    while frame is not None:
-        collected.append("".join(linecache.getlines(frame.f_code.co_filename)) + repr(frame.f_code.co_consts)
-                         + repr({k: v for k, v in frame.f_locals.items() if isinstance(v, str)}))
+    while frame is not None:  # the check's constants, and the cell's text in the shell's and kernel's locals
+        collected.append(repr(frame.f_code.co_consts) + repr([v for v in frame.f_locals.values() if isinstance(v, str)]))
         frame = frame.f_back
     return (predicted == labels).float().mean().item()
 """

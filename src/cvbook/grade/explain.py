@@ -128,11 +128,13 @@ class Redactor:
 
     def leaks(self, text: str) -> bool:
         candidates = [text, text[::-1]]
-        for token in _ENCODED.findall(text):
-            for decode in (base64.b64decode, base64.urlsafe_b64decode, bytes.fromhex, base64.b32decode):
+        for token in {*_ENCODED.findall(text), *_ENCODED.findall(re.sub(r"\s+", "", text))}:
+            token = token.rstrip("=")
+            for decode, block in ((base64.b64decode, 4), (base64.urlsafe_b64decode, 4), (bytes.fromhex, 2),
+                                  (base64.b32decode, 8)):
+                whole = token[:len(token) - len(token) % block]  # a cut message ends mid-block
                 try:
-                    padded = token + "=" * (-len(token) % 4) if decode is not bytes.fromhex else token
-                    candidates.append(decode(padded).decode("utf-8", errors="ignore"))
+                    candidates.append(decode(whole).decode("utf-8", errors="ignore"))
                 except (ValueError, binascii.Error, TypeError):
                     continue
         squashed = [_squash(candidate) for candidate in candidates]
