@@ -292,7 +292,9 @@ def fit(
     history = History()
     start = time.perf_counter()
     period_start, sums, count = start, {}, 0
-    batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(train_loader)), total)  # no batch more
+    passes = itertools.repeat(train_loader) if steps is not None else \
+        (itertools.islice(train_loader, per_epoch) for _ in range(epochs))  # an epoch is len(loader) batches
+    batches = itertools.islice(itertools.chain.from_iterable(passes), total)  # not one batch more
     bar = tqdm(total=total, disable=not report.bar, leave=False, file=sys.stdout, mininterval=1.0)
 
     def end_period(done: int) -> None:
