@@ -1,6 +1,6 @@
 """Labs: the student notebooks are generated, up to date, free of solutions, keep the source's cell
-ids, and fail readably; check() and the pass-count summary say the truth."""
-import re
+ids; check() and the pass-count summary say the truth. (That they fail readably when run as handed
+out: tests/test_grade_labs.py, from the grader's run of each.)"""
 
 import nbformat
 import numpy as np
@@ -122,20 +122,8 @@ def test_every_lab_ends_with_the_pass_count_of_its_own_checks(src):
     assert student.cells[-1].source == summary_source(visible)
 
 
-@pytest.mark.parametrize("src", LAB_SOURCES, ids=ids)
-def test_student_notebook_fails_at_its_checks_with_a_readable_message(src, tmp_path):
-    nb = nbformat.read(ROOT / "labs" / src.name, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(ROOT / "labs")}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert errors, "the student notebook ran without any failing check"
-    for e in errors:
-        assert e.ename in ("NotImplementedError", "AssertionError"), f"unreadable failure {e.ename}: {e.evalue}"
-        assert re.search(r"Exercise: |✗ ", e.evalue), f"failure without a hint: {e.evalue}"
-    checks = [c for c in nb.cells if is_check(c)]
-    assert all(any(o.output_type == "error" for o in c.outputs) for c in checks), "a check passed without a solution"
-    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    assert printed.startswith(f"Checks passing: 0 of {len(checks)}\n"), printed
+# That every student notebook fails readably at its checks is read from the grader's run of it
+# (tests/test_grade_labs.py): one run of each student lab serves both files.
 
 
 def test_summary_counts_check_cells_in_a_kernel(tmp_path):
