@@ -328,6 +328,56 @@ def test_segmentation_against_sklearn():
     assert S.pixel_accuracy(pred, target, 5, 255) == pytest.approx(sk.accuracy_score(t, p))
 
 
+def test_fcn_measures_hand_computed():
+    """Long et al.'s four measures on the hand-counted matrix above: t = (4, 7, 4), n_ii = (3, 6, 3),
+    column sums (5, 7, 3), so IU = 3/6, 6/8, 3/4."""
+    m = S.fcn_measures(PRED, TARGET, 3, 255)
+    assert m.pixel_accuracy == pytest.approx(12 / 15)
+    assert m.mean_accuracy == pytest.approx((3 / 4 + 6 / 7 + 3 / 4) / 3)
+    assert m.mean_iou == pytest.approx((3 / 6 + 6 / 8 + 3 / 4) / 3)
+    assert m.frequency_weighted_iou == pytest.approx((4 * 3 / 6 + 7 * 6 / 8 + 4 * 3 / 4) / 15)
+    cm = S.confusion_matrix(PRED, TARGET, 3, ignore_index=255)
+    assert S.mean_accuracy(cm) == m.mean_accuracy and S.frequency_weighted_iou(cm) == m.frequency_weighted_iou
+    # a class predicted but absent from the target: weight 0 in f.w. IU, left out of mean accuracy
+    pred, target = torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 1])
+    assert S.frequency_weighted_iou(pred, target, 3) == pytest.approx((1 * 1 + 3 * (1 / 3)) / 4)
+    assert S.mean_accuracy(pred, target, 3) == pytest.approx((1 + 1 / 3) / 2)
+    assert np.isnan(S.frequency_weighted_iou(torch.zeros(3, 3)))
+
+
+def test_fcn_measures_against_sklearn():
+    sk = reference("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    truth = rng.choice(4, size=2000, p=[0.6, 0.2, 0.15, 0.05])
+    predicted = np.where(rng.random(2000) < 0.7, truth, rng.integers(0, 4, 2000))
+    cm = torch.from_numpy(sk.confusion_matrix(truth, predicted, labels=range(4)))
+    iou = sk.jaccard_score(truth, predicted, average=None)
+    frequency = np.bincount(truth, minlength=4) / len(truth)
+    m = S.fcn_measures(cm)
+    assert m.pixel_accuracy == pytest.approx(sk.accuracy_score(truth, predicted))
+    assert m.mean_accuracy == pytest.approx(sk.balanced_accuracy_score(truth, predicted))
+    assert m.mean_iou == pytest.approx(iou.mean())
+    assert m.frequency_weighted_iou == pytest.approx((frequency * iou).sum())
+    assert m == S.fcn_measures(torch.from_numpy(predicted), torch.from_numpy(truth), 4)
+
+
+def test_touching_pairs_and_separation_by_hand():
+    instances = torch.tensor([[1, 1, 2, 2, 0, 0],
+                              [1, 1, 2, 2, 0, 3],
+                              [0, 0, 0, 0, 4, 0],   # 4 touches 3 and 2 diagonally
+                              [5, 5, 0, 0, 0, 0]])
+    assert S.touching_pairs(instances) == [(1, 2), (2, 4), (3, 4)]
+    merged = (instances > 0).long()
+    merged[2, :4] = 0
+    assert S.separated_pairs(merged, instances) == (0, 3)  # 1-2-4-3 one region (8-connected)
+    split = merged.clone()
+    split[:2, 1] = 0  # a background line between 1 and 2 (column 1 cut out of cell 1)
+    split[2, 4] = 0   # 4 missed
+    assert S.separated_pairs(split, instances) == (1, 3)  # (1, 2) apart; 4 missed counts as not separated
+    with pytest.raises(ValueError, match="shape"):
+        S.separated_pairs(merged[:2], instances)
+
+
 def test_segmentation_absent_class_and_errors():
     pred = torch.tensor([0, 0, 1])
     target = torch.tensor([0, 1, 1])

@@ -4,7 +4,9 @@ against PyTorch, torchvision and hand computations."""
 from __future__ import annotations
 
 import doctest
+import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,6 +78,35 @@ def test_bed_of_nails_and_bilinear_kernel():
     weight = upsample.bilinear_kernel(4, 3)
     assert weight.shape == (4, 4, 3, 3) and weight[0, 1].abs().sum() == 0
     assert weight[2, 2].tolist() == [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
+
+
+@pytest.mark.parametrize("c_in,c_out,stride,padding", [(3, 2, 2, 0), (2, 4, 1, 1), (1, 3, 3, 1)])
+def test_multichannel_transposed_conv_matrix_equals_torch(c_in, c_out, stride, padding):
+    g = torch.Generator().manual_seed(c_in * 10 + c_out)
+    weight = torch.randn(c_in, c_out, 3, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(1, c_in, 4, 5, generator=g, dtype=torch.float64)
+    u = upsample.multichannel_transposed_conv_matrix(weight, (4, 5), stride, padding)
+    y = F.conv_transpose2d(x, weight, stride=stride, padding=padding)
+    assert u.shape == (c_in * 4 * 5, y[0].numel())
+    torch.testing.assert_close(u.T @ x.flatten(), y.flatten())
+    # the same weight as a Conv2d weight (C_out -> C_in) multiplies by U: its adjoint
+    z = torch.randn(1, c_out, *y.shape[-2:], generator=g, dtype=torch.float64)
+    torch.testing.assert_close(u @ z.flatten(), F.conv2d(z, weight, stride=stride, padding=padding).flatten())
+    # one input channel and one output channel: the single-channel matrix
+    torch.testing.assert_close(u[:20, : y.shape[-2] * y.shape[-1]],
+                               upsample.transposed_conv_matrix(weight[0, 0], (4, 5), stride, padding))
+
+
+def test_pixel_shuffle_equals_torch_and_by_hand():
+    x = torch.randn(2, 12, 3, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(upsample.pixel_shuffle(x, 2), torch.nn.PixelShuffle(2)(x))
+    out = upsample.pixel_shuffle(x, 2)
+    for c, a, d, i, j in [(0, 0, 0, 0, 0), (1, 1, 0, 2, 4), (2, 1, 1, 1, 3)]:  # out[c, 2i + a, 2j + d] = x[4c + 2a + d, i, j]
+        assert out[1, c, 2 * i + a, 2 * j + d] == x[1, 4 * c + 2 * a + d, i, j]
+    with pytest.raises(ValueError, match="divisible"):
+        upsample.pixel_shuffle(torch.zeros(1, 6, 2, 2), 2)
+    with pytest.raises(ValueError, match="C_in, C_out"):
+        upsample.multichannel_transposed_conv_matrix(torch.ones(3, 3), 2)
 
 
 def test_upsample_errors():
@@ -178,6 +209,63 @@ def test_losses_match_their_formulas():
     assert losses.soft_dice_loss(sharp, target.clamp(max=3), eps=1e-9).item() == pytest.approx(expected, abs=1e-5)
 
 
+def test_unet_weight_map_by_hand():
+    instances = torch.tensor([[1, 1, 0, 0, 0, 2, 2]])  # two cells, 3 background pixels between them
+    w = losses.unet_weight_map(instances, w0=10.0, sigma=5.0)
+    bg, fg = 7 / (2 * 3), 7 / (2 * 4)  # N / (C N_c)
+    border = lambda d1, d2: 10 * math.exp(-((d1 + d2) ** 2) / (2 * 5**2))  # noqa: E731
+    expected = [fg + border(0, 5), fg + border(0, 4), bg + border(1, 3), bg + border(2, 2), bg + border(1, 3),
+                fg + border(0, 4), fg + border(0, 5)]
+    torch.testing.assert_close(w[0], torch.tensor(expected), rtol=1e-5, atol=1e-5)
+    # one cell: no border term, only the class balance
+    torch.testing.assert_close(losses.unet_weight_map(torch.tensor([[0, 1, 1, 0]])), torch.tensor([[1.0, 1, 1, 1]]))
+
+
+def test_unet_weight_map_against_brute_force_distances():
+    from sklearn.utils import class_weight as sk
+
+    g = torch.Generator().manual_seed(3)
+    instances = torch.zeros(12, 14, dtype=torch.long)
+    for cell in range(1, 5):  # four random rectangles, some touching or overlapping (the later one wins)
+        top, left = torch.randint(0, 9, (2,), generator=g).tolist()
+        instances[top:top + 4, left:left + 5] = cell
+    w = losses.unet_weight_map(instances, w0=7.0, sigma=3.0)
+    ys, xs = torch.meshgrid(torch.arange(12.0), torch.arange(14.0), indexing="ij")
+    distances = []
+    for cell in instances.unique()[1:]:
+        cy, cx = torch.nonzero(instances == cell, as_tuple=True)
+        d = ((ys[..., None] - cy.float()) ** 2 + (xs[..., None] - cx.float()) ** 2).sqrt().min(-1).values
+        distances.append(d)
+    d = torch.stack(distances).sort(0).values
+    target = losses.separate_touching(instances)
+    classes = sk.compute_class_weight("balanced", classes=np.array([0, 1]), y=target.flatten().numpy())
+    expected = torch.from_numpy(classes).float()[target] + 7.0 * torch.exp(-((d[0] + d[1]) ** 2) / (2 * 9.0))
+    torch.testing.assert_close(w, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_separate_touching_and_weighted_cross_entropy():
+    assert losses.separate_touching(torch.tensor([[1, 1, 2, 2, 0, 3]])).tolist() == [[1, 0, 0, 1, 0, 1]]
+    diagonal = torch.tensor([[1, 0], [0, 2]])  # 8-neighbours touch
+    assert losses.separate_touching(diagonal).tolist() == [[0, 0], [0, 0]]
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 4, 5, generator=g)
+    target = torch.randint(0, 3, (2, 4, 5), generator=g)
+    weights = torch.rand(2, 4, 5, generator=g)
+    log_p = logits.log_softmax(1).gather(1, target[:, None])[:, 0]
+    by_hand = -(weights * log_p).sum() / weights.sum()
+    torch.testing.assert_close(losses.weighted_cross_entropy(logits, target, weights), by_hand)
+    torch.testing.assert_close(losses.weighted_cross_entropy(logits, target, torch.ones(2, 4, 5)),
+                               F.cross_entropy(logits, target))
+    with pytest.raises(ValueError, match="target's shape"):
+        losses.weighted_cross_entropy(logits, target, weights[0])
+    with pytest.raises(ValueError, match="non-negative"):
+        losses.weighted_cross_entropy(logits, target, -weights)
+    with pytest.raises(ValueError, match="instance ids"):
+        losses.unet_weight_map(torch.zeros(1, 3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="sigma"):
+        losses.unet_weight_map(torch.zeros(3, 3, dtype=torch.long), sigma=0)
+
+
 def test_loss_errors():
     with pytest.raises(ValueError, match="task"):
         losses.segmentation_loss(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, dtype=torch.long), "regression")
@@ -259,3 +347,95 @@ def test_dihedral_average_of_an_equivariant_model_is_the_model():
     assert torch.allclose(dihedral_average(model, x), model(x).softmax(1), atol=1e-6)
     lopsided = nn.Conv2d(1, 1, 3, padding=1)
     assert dihedral_average(lopsided, x).shape == (2, 1, 9, 13)
+
+
+# ---------------------------------------------------------------- pasting masks, panoptic fusion
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([14, 28]), st.sampled_from([0, 1, 2]))
+def test_paste_masks_equals_torchvision(seed, size, padding):
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    generator = torch.Generator().manual_seed(seed)
+    probabilities = torch.rand(6, size, size, generator=generator, dtype=torch.float64)
+    # corners from -5 to 90 in a 60 x 70 image: some boxes cross its border (torchvision fails on a box
+    # entirely outside, which the by-hand test covers)
+    top_left = torch.rand(6, 2, generator=generator, dtype=torch.float64) * 65 - 5
+    boxes = torch.cat([top_left, top_left + 6 + torch.rand(6, 2, generator=generator, dtype=torch.float64) * 24], dim=1)
+    ours = mask_rcnn.paste_masks(probabilities, boxes, 60, 70, padding=padding)
+    reference = paste_masks_in_image(probabilities[:, None], boxes, (60, 70), padding=padding)[:, 0]
+    assert ours.shape == (6, 60, 70)
+    assert torch.allclose(ours, reference, atol=1e-12)
+
+
+def test_paste_masks_by_hand():
+    # No padding, a box of 2 x 4 pixels in Detectron's convention (x2 - x1 + 1 = 4 columns): a 2 x 2 mask
+    # [[1, 0], [0, 1]] resized to 2 x 4 repeats each column twice.
+    mask = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    pasted = mask_rcnn.paste_masks(mask, torch.tensor([[2.0, 1.0, 5.0, 2.0]]), 4, 8, padding=0)[0]
+    expected = torch.zeros(4, 8)
+    expected[1, 2:6] = torch.tensor([1.0, 0.75, 0.25, 0.0])
+    expected[2, 2:6] = torch.tensor([0.0, 0.25, 0.75, 1.0])
+    assert torch.equal(pasted, expected)
+    outside = mask_rcnn.paste_masks(torch.ones(1, 28, 28), torch.tensor([[20.0, -9.0, 30.0, -3.0]]), 10, 40)
+    assert not outside.any()  # a box above the image pastes nothing
+    with pytest.raises(ValueError, match="one box per mask"):
+        mask_rcnn.paste_masks(torch.zeros(2, 28, 28), torch.zeros(3, 4), 10, 10)
+    with pytest.raises(ValueError, match="square grids"):
+        mask_rcnn.paste_masks(torch.zeros(2, 28, 14), torch.zeros(2, 4), 10, 10)
+
+
+def box_mask(rows: tuple[int, int], cols: tuple[int, int], size: int = 8) -> torch.Tensor:
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    mask[rows[0]:rows[1], cols[0]:cols[1]] = True
+    return mask
+
+
+def test_fuse_panoptic_hand_made_case():
+    from cvbook.segmentation.panoptic import fuse_panoptic
+
+    # Stuff: sky (class 0) on rows 0-3, ground (class 1) on rows 4-7. Things: class 2 and 3.
+    semantic = torch.zeros(8, 8, dtype=torch.long)
+    semantic[4:] = 1
+    semantic[0, 7] = 2  # a pixel the semantic segmentation calls a thing, which no instance takes: void
+    masks = torch.stack([
+        box_mask((1, 5), (1, 5)),   # A, score 0.9, class 2: 16 pixels
+        box_mask((1, 5), (1, 4)),   # B, 0.8, class 3: the same object, another class, inside A: dropped
+        box_mask((3, 7), (3, 7)),   # C, 0.7, class 2: 16 pixels, 4 taken by A, 12/16 left >= 1/2: kept, cut
+        box_mask((6, 8), (0, 2)),   # D, 0.3, class 2: below the score threshold
+        box_mask((0, 1), (0, 2)),   # E, 0.6, class 3: 2 pixels, free
+    ])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.3, 0.6])
+    labels = torch.tensor([2, 3, 2, 2, 3])
+    fused = fuse_panoptic(masks, scores, labels, semantic, stuff_classes=[0, 1])
+    expected_instances = torch.zeros(8, 8, dtype=torch.long)
+    expected_instances[3:7, 3:7] = 2
+    expected_instances[1:5, 1:5] = 1
+    expected_instances[0, 0:2] = 3
+    expected_classes = semantic.clone()
+    expected_classes[0, 7] = -1
+    expected_classes[expected_instances == 1] = 2
+    expected_classes[expected_instances == 2] = 2
+    expected_classes[expected_instances == 3] = 3
+    assert fused.kept.tolist() == [0, 2, 4]
+    assert torch.equal(fused.instances, expected_instances)
+    assert torch.equal(fused.classes, expected_classes)
+    # Sky keeps 32 - 12 (A, rows 1-3) - 2 (E) - 2 (C, row 3) - 1 (void) = 15 pixels; a threshold of 16 voids it.
+    assert int((fused.classes == 0).sum()) == 15
+    strict = fuse_panoptic(masks, scores, labels, semantic, stuff_classes=[0, 1], min_stuff_area=16)
+    assert int((strict.classes == 0).sum()) == 0 and int((strict.classes == -1).sum()) == 16
+    # A higher overlap threshold drops C too (12/16 = 0.75 < 0.8).
+    assert fuse_panoptic(masks, scores, labels, semantic, [0, 1], overlap_threshold=0.8).kept.tolist() == [0, 4]
+
+
+def test_fuse_panoptic_errors():
+    from cvbook.segmentation.panoptic import fuse_panoptic
+
+    masks, semantic = torch.zeros(2, 8, 8, dtype=torch.bool), torch.zeros(8, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match="bool"):
+        fuse_panoptic(masks.float(), torch.ones(2), torch.ones(2, dtype=torch.long), semantic, [0])
+    with pytest.raises(ValueError, match="disjoint"):
+        fuse_panoptic(masks, torch.ones(2), torch.zeros(2, dtype=torch.long), semantic, [0])
+    with pytest.raises(ValueError, match="masks' size"):
+        fuse_panoptic(masks, torch.ones(2), torch.ones(2, dtype=torch.long), semantic[:4], [0])

@@ -8,10 +8,17 @@ takes either ``(pred, target, num_classes, ignore_index)`` or a confusion matrix
 confusion matrix is a classifier's confusion matrix over pixels: :func:`confusion_matrix` is
 :func:`cvbook.metrics.classification.confusion_matrix`, exported here too.
 
+The four measures of the FCN paper (Long, Shelhamer and Darrell, 2015, Section 5), with
+``n_ij`` the pixels of class ``i`` predicted as ``j`` and ``t_i = Σ_j n_ij``:
+:func:`pixel_accuracy` ``Σ_i n_ii / Σ_i t_i``, :func:`mean_accuracy` ``(1/n_cl) Σ_i n_ii / t_i``,
+:func:`mean_iou` ``(1/n_cl) Σ_i n_ii / (t_i + Σ_j n_ji − n_ii)`` and
+:func:`frequency_weighted_iou` ``(Σ_k t_k)⁻¹ Σ_i t_i n_ii / (t_i + Σ_j n_ji − n_ii)``;
+:func:`fcn_measures` returns all four.
+
 Instance and panoptic segmentation (chapter 16) are measured on segments instead of pixels:
 :func:`mask_iou` between two sets of masks, :func:`mask_average_precision` (COCO's ``segm``
 AP: detection AP with mask IoU in place of box IoU) and :func:`panoptic_quality`
-(``PQ = SQ × RQ``, Kirillov et al., 2019).
+(``PQ = SQ × RQ``, Kirillov et al., 2019; in :mod:`cvbook.metrics.panoptic`, re-exported here).
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from torch import Tensor
 from cvbook._checks import check_integer_labels
 from cvbook.metrics.classification import confusion_matrix
 from cvbook.metrics.detection import COCO_IOU_THRESHOLDS, DetectionMAP, average_precision
+from cvbook.metrics.panoptic import PanopticQuality, panoptic_quality
 
-__all__ = ["confusion_matrix", "pixel_accuracy", "class_accuracy", "iou_per_class", "mean_iou", "dice",
+__all__ = ["confusion_matrix", "pixel_accuracy", "class_accuracy", "mean_accuracy", "iou_per_class", "mean_iou",
+           "frequency_weighted_iou", "FCNMeasures", "fcn_measures", "dice", "touching_pairs", "separated_pairs",
            "mask_iou", "mask_average_precision", "PanopticQuality", "panoptic_quality"]
 
 
@@ -88,8 +97,9 @@ def class_accuracy(
     ``c`` but predicted otherwise). It is therefore the same number as the IoU
     ``TP / (TP + FP + FN)`` of :func:`iou_per_class`: the VOC devkit computes the
     intersection over union under the name accuracy.
-    ``definition="recall"`` is the other common "class accuracy" (the "mean accuracy"
-    of the FCN paper): ``TP / (TP + FN)``, the fraction of class-``c`` pixels found.
+    ``definition="recall"`` is the other common "class accuracy", the one the FCN paper
+    averages into its *mean accuracy* (:func:`mean_accuracy`): ``TP / (TP + FN)``, the
+    fraction of class-``c`` pixels found. The two differ: name which one you report.
 
     Args:
         pred: ``(...)`` int predictions, or a ``(C, C)`` confusion matrix if ``target`` is None.
@@ -150,6 +160,63 @@ def mean_iou(
     return float(torch.nanmean(iou_per_class(pred, target, num_classes, ignore_index)))
 
 
+def mean_accuracy(
+    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
+) -> float:
+    """FCN's *mean accuracy* ``(1/n_cl) Σ_i n_ii / t_i``: the mean over the classes present in the
+    target of the fraction of their pixels found, ``TP / (TP + FN)`` (scikit-learn's balanced
+    accuracy). False positives do not lower it.
+
+    Example:
+        >>> mean_accuracy(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2)  # (1/2 + 2/2) / 2
+        0.75
+    """
+    return float(torch.nanmean(class_accuracy(pred, target, num_classes, ignore_index, definition="recall")))
+
+
+def frequency_weighted_iou(
+    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
+) -> float:
+    """FCN's *frequency weighted IU* ``(Σ_k t_k)⁻¹ Σ_i t_i IoU_i``: each class's IoU weighted by
+    its share of the target's pixels (a class absent from the target weighs 0).
+
+    Example:
+        >>> round(frequency_weighted_iou(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2), 4)
+        0.5833
+    """
+    cm = _confusion(pred, target, num_classes, ignore_index)
+    t = cm.sum(dim=1)
+    if t.sum() == 0:
+        return float("nan")
+    iou = torch.nan_to_num(iou_per_class(cm), nan=0.0)
+    return float((t * iou).sum() / t.sum())
+
+
+@dataclass(frozen=True)
+class FCNMeasures:
+    """The four measures of the FCN paper's Section 5, see :func:`fcn_measures`."""
+
+    pixel_accuracy: float
+    mean_accuracy: float
+    mean_iou: float
+    frequency_weighted_iou: float
+
+
+def fcn_measures(
+    pred: Tensor, target: Tensor | None = None, num_classes: int | None = None, ignore_index: int | None = None
+) -> FCNMeasures:
+    """Pixel accuracy, mean accuracy, mean IU and frequency weighted IU, as Long et al. define
+    them, from one confusion matrix. The means run over the classes present in the prediction
+    or the target (mean accuracy: in the target).
+
+    Example:
+        >>> fcn_measures(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 1]), 2).mean_accuracy
+        0.75
+    """
+    cm = _confusion(pred, target, num_classes, ignore_index)
+    return FCNMeasures(pixel_accuracy(cm), mean_accuracy(cm), mean_iou(cm), frequency_weighted_iou(cm))
+
+
 def dice(
     pred: Tensor,
     target: Tensor | None = None,
@@ -175,6 +242,53 @@ def dice(
     tp, fp, fn = _tp_fp_fn(cm)
     values = _ratio(2 * tp, 2 * tp + fp + fn)
     return values if per_class else float(torch.nanmean(values))
+
+
+# ------------------------------------------------------------------ touching cells (chapter 15)
+
+
+def touching_pairs(instances: Tensor) -> list[tuple[int, int]]:
+    """The pairs of cells ``(a, b)``, ``a < b``, that touch: a pixel of ``a`` has a pixel of ``b``
+    among its 8 neighbours. ``instances``: ``(H, W)`` int ids, 0 on the background."""
+    ids = check_integer_labels(instances, "instances").cpu().numpy()
+    if ids.ndim != 2:
+        raise ValueError(f"instances must be (H, W), got shape {tuple(ids.shape)}.")
+    pairs: set[tuple[int, int]] = set()
+    for a, b in ((ids[:-1], ids[1:]), (ids[:, :-1], ids[:, 1:]), (ids[:-1, :-1], ids[1:, 1:]),
+                 (ids[:-1, 1:], ids[1:, :-1])):
+        touch = (a > 0) & (b > 0) & (a != b)
+        pairs |= {(min(x, y), max(x, y)) for x, y in zip(a[touch].tolist(), b[touch].tolist())}
+    return sorted(pairs)
+
+
+def separated_pairs(prediction: Tensor, instances: Tensor) -> tuple[int, int]:
+    """How many touching pairs of cells a binary prediction keeps apart, and how many there are.
+
+    The predicted foreground is split into connected regions (8-connectivity); each cell is
+    assigned the region that covers most of its pixels (none if it is missed). A touching pair
+    is **separated** when both cells are found and lie in different regions.
+
+    Args:
+        prediction: ``(H, W)`` int, 1 on the predicted foreground, 0 elsewhere.
+        instances: ``(H, W)`` int instance ids of the truth, 0 on the background.
+
+    Returns:
+        ``(separated, total)``.
+    """
+    from scipy.ndimage import label
+
+    check_integer_labels(prediction, "prediction", 2)
+    if prediction.shape != instances.shape:
+        raise ValueError(f"prediction {tuple(prediction.shape)} and instances {tuple(instances.shape)} differ in shape.")
+    pairs = touching_pairs(instances)
+    regions, _ = label(prediction.cpu().numpy() > 0, structure=np.ones((3, 3)))
+    ids = instances.cpu().numpy()
+    region_of = {}
+    for cell in {c for pair in pairs for c in pair}:
+        covered = regions[(ids == cell) & (regions > 0)]
+        region_of[cell] = int(np.bincount(covered).argmax()) if covered.size else 0
+    separated = sum(region_of[a] > 0 and region_of[b] > 0 and region_of[a] != region_of[b] for a, b in pairs)
+    return int(separated), len(pairs)
 
 
 # ------------------------------------------------------------------ instance segmentation
@@ -293,84 +407,3 @@ def mask_average_precision(
             ap[t, c] = average_precision(scores_all[mine], torch.from_numpy(hits_all[t, mine]), n, interpolation)
     return DetectionMAP.from_ap(ap, classes.tolist(), num_gt.tolist(), thresholds.tolist(), interpolation)
 
-
-# ------------------------------------------------------------------ panoptic segmentation
-
-
-@dataclass
-class PanopticQuality:
-    """Result of :func:`panoptic_quality`: overall ``pq``, ``sq``, ``rq`` (averaged over the
-    classes that occur), and per class ``per_class[c] = (pq, sq, rq, tp, fp, fn)``."""
-
-    pq: float
-    sq: float
-    rq: float
-    per_class: dict[int, tuple[float, float, float, int, int, int]]
-
-
-def panoptic_quality(pred_classes: Tensor, pred_instances: Tensor, true_classes: Tensor, true_instances: Tensor,
-                     num_classes: int, ignore_index: int | None = None) -> PanopticQuality:
-    """Panoptic quality of one panoptic segmentation (Kirillov et al., 2019).
-
-    A *segment* is the set of pixels with one (class, instance id) pair; "stuff" classes
-    (sky, road) have a single segment, "thing" classes one per object. A predicted and a
-    true segment of the same class **match** when their IoU exceeds ½ (such a match is
-    unique). Per class, with the matched pairs TP and the unmatched predicted (FP) and true
-    (FN) segments,
-
-    .. math:: \\mathrm{PQ} = \\underbrace{\\frac{\\sum_{(p, g) \\in TP} \\mathrm{IoU}(p, g)}{|TP|}}_{\\mathrm{SQ}}
-              \\times \\underbrace{\\frac{|TP|}{|TP| + \\frac12 |FP| + \\frac12 |FN|}}_{\\mathrm{RQ}}.
-
-    Pixels whose true class is ``ignore_index`` are left out, and so is a predicted segment
-    that is more than half made of them (it is not counted as a false positive).
-
-    Args:
-        pred_classes, pred_instances: ``(H, W)`` int class and instance id of each pixel.
-        true_classes, true_instances: ``(H, W)`` the same for the ground truth.
-        num_classes: ``C``; classes are ``0 .. C − 1``.
-        ignore_index: the void class of the ground truth, if any.
-
-    Returns:
-        A :class:`PanopticQuality`; classes with no segment at all are left out of the means.
-    """
-    maps = {"pred_classes": pred_classes, "pred_instances": pred_instances,
-            "true_classes": true_classes, "true_instances": true_instances}
-    shapes = {tuple(m.shape) for m in maps.values() if isinstance(m, Tensor)}
-    if len(shapes) != 1 or any(not isinstance(m, Tensor) for m in maps.values()) or len(next(iter(shapes))) != 2:
-        raise ValueError("the four maps must be (H, W) integer tensors of one size.")
-    for name, m in maps.items():
-        check_integer_labels(m, name)
-    allow = (ignore_index,) if ignore_index is not None else ()
-    check_integer_labels(true_classes, "true_classes", num_classes, allow=allow)
-    check_integer_labels(pred_classes, "pred_classes", num_classes)
-    # Segment ids: one per distinct (class, instance) pair, on each side.
-    pred_key = pred_classes.reshape(-1).long() * (int(pred_instances.max()) + 1) + pred_instances.reshape(-1).long()
-    true_key = true_classes.reshape(-1).long() * (int(true_instances.max()) + 1) + true_instances.reshape(-1).long()
-    void = (true_classes.reshape(-1) == ignore_index) if ignore_index is not None \
-        else torch.zeros_like(true_key, dtype=torch.bool)
-    p_keys, p_id = torch.unique(pred_key, return_inverse=True)
-    p_class = torch.zeros(len(p_keys), dtype=torch.long).scatter_(0, p_id, pred_classes.reshape(-1).long())
-    t_keys, t_id = torch.unique(true_key[~void], return_inverse=True)
-    t_class = torch.zeros(len(t_keys), dtype=torch.long).scatter_(0, t_id, true_classes.reshape(-1)[~void].long())
-    p_area = torch.bincount(p_id[~void], minlength=len(p_keys)).double()  # void pixels are not counted
-    p_void = torch.bincount(p_id[void], minlength=len(p_keys)).double()
-    t_area = torch.bincount(t_id, minlength=len(t_keys)).double()
-    inter = torch.bincount(p_id[~void] * len(t_keys) + t_id, minlength=len(p_keys) * len(t_keys))
-    inter = inter.reshape(len(p_keys), len(t_keys)).double()
-    iou = inter / (p_area[:, None] + t_area[None, :] - inter).clamp(min=1)
-    matched = (iou > 0.5) & (p_class[:, None] == t_class[None, :])
-    tp_iou = torch.where(matched, iou, 0.0)
-    ignored_pred = ~matched.any(1) & (p_void > 0.5 * (p_area + p_void))
-    tp = torch.bincount(t_class, weights=matched.any(0).double(), minlength=num_classes)
-    iou_sum = torch.bincount(t_class, weights=tp_iou.sum(0), minlength=num_classes)
-    fn = torch.bincount(t_class, weights=(~matched.any(0)).double(), minlength=num_classes)
-    fp = torch.bincount(p_class, weights=(~matched.any(1) & ~ignored_pred).double(), minlength=num_classes)
-    per_class = {}
-    for c in range(num_classes):
-        if tp[c] + fp[c] + fn[c] == 0:
-            continue
-        sq = float(iou_sum[c] / tp[c]) if tp[c] > 0 else 0.0
-        rq = float(tp[c] / (tp[c] + 0.5 * fp[c] + 0.5 * fn[c]))
-        per_class[c] = (sq * rq, sq, rq, int(tp[c]), int(fp[c]), int(fn[c]))
-    values = np.array([v[:3] for v in per_class.values()]) if per_class else np.full((1, 3), np.nan)
-    return PanopticQuality(*(float(v) for v in values.mean(axis=0)), per_class=per_class)

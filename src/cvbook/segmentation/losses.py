@@ -9,17 +9,24 @@
 
 :func:`soft_dice_loss` is ``1 −`` the Dice coefficient computed on probabilities instead of
 hard labels; it weighs a small class as much as a large one.
+
+U-Net's loss for touching cells (chapter 15, Ronneberger et al., 2015, eq. 2): the target
+separates touching cells by a background line (:func:`separate_touching`), and the
+cross-entropy is weighted pixel by pixel (:func:`weighted_cross_entropy`) by the map of
+:func:`unet_weight_map`, ``w(x) = w_c(x) + w_0 exp(−(d_1(x) + d_2(x))² / (2σ²))``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from cvbook._checks import check_integer_labels, describe
 
-__all__ = ["TASKS", "segmentation_loss", "soft_dice_loss"]
+__all__ = ["TASKS", "segmentation_loss", "soft_dice_loss", "class_balance_weights", "separate_touching",
+           "unet_weight_map", "weighted_cross_entropy"]
 
 TASKS = ("binary", "multiclass", "multilabel")
 
@@ -78,3 +85,101 @@ def soft_dice_loss(logits: Tensor, target: Tensor, task: str = "multiclass", eps
     overlap = (probs * target).sum(dim=dims)
     dice = (2 * overlap + eps) / (probs.sum(dim=dims) + target.sum(dim=dims) + eps)
     return 1 - dice.mean()
+
+
+def _check_instances(instances: Tensor) -> Tensor:
+    if not isinstance(instances, Tensor) or instances.ndim != 2:
+        raise ValueError(f"instances must be an (H, W) integer tensor of instance ids (0: background), "
+                         f"got {describe(instances)}.")
+    return check_integer_labels(instances, "instances")
+
+
+def class_balance_weights(mask: Tensor, num_classes: int = 2) -> Tensor:
+    """``w_c(x)``: each pixel weighted by ``N / (C · N_c)`` for its class ``c`` (``N`` pixels,
+    ``N_c`` of class ``c``, ``C`` classes present), so that every class carries the same total
+    weight (scikit-learn's ``class_weight="balanced"``).
+
+    Args:
+        mask: ``(H, W)`` class indices ``0 .. num_classes − 1``.
+
+    Returns:
+        ``(H, W)`` float32.
+    """
+    check_integer_labels(mask, "mask", num_classes)
+    counts = torch.bincount(mask.reshape(-1).long(), minlength=num_classes).double()
+    present = int((counts > 0).sum())
+    per_class = torch.where(counts > 0, mask.numel() / (present * counts.clamp(min=1)), 0.0)
+    return per_class[mask.long()].float()
+
+
+def separate_touching(instances: Tensor) -> Tensor:
+    """The binary target with a background line between touching cells, as U-Net's labels have:
+    a cell pixel becomes background when one of its 8 neighbours belongs to another cell.
+
+    Args:
+        instances: ``(H, W)`` int instance ids, 0 on the background.
+
+    Returns:
+        ``(H, W)`` int64 mask, 1 on cells except on the lines where two cells touch.
+    """
+    ids = _check_instances(instances).long()
+    padded = F.pad(ids[None, None].double(), (1, 1, 1, 1), mode="replicate")[0, 0].long()
+    height, width = ids.shape
+    other = torch.zeros_like(ids, dtype=torch.bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            neighbour = padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+            other |= (neighbour > 0) & (neighbour != ids)
+    return ((ids > 0) & ~other).long()
+
+
+def unet_weight_map(instances: Tensor, w0: float = 10.0, sigma: float = 5.0) -> Tensor:
+    """U-Net's weight map ``w(x) = w_c(x) + w_0 exp(−(d_1(x) + d_2(x))² / (2σ²))``.
+
+    ``d_1`` and ``d_2`` are the distances (in pixels, Euclidean) from ``x`` to the nearest and the
+    second-nearest cell (0 inside a cell), ``w_c`` balances the classes of the target
+    :func:`separate_touching` makes (:func:`class_balance_weights`). The border term is large
+    only where two cells are close to each other: in the thin gaps and on the lines between
+    touching cells. The paper uses ``w_0 = 10`` and ``σ ≈ 5`` pixels.
+
+    Args:
+        instances: ``(H, W)`` int instance ids, 0 on the background (at least two cells for a
+            border term; with fewer it is 0).
+        w0, sigma: the border term's height and width (``sigma > 0``).
+
+    Returns:
+        ``(H, W)`` float32.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    ids = _check_instances(instances).cpu().numpy()
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive (pixels), got {sigma}.")
+    d1 = np.full(ids.shape, np.inf)
+    d2 = np.full(ids.shape, np.inf)
+    for cell in np.unique(ids[ids > 0]):
+        d = distance_transform_edt(ids != cell)  # distance to the nearest pixel of this cell
+        d2 = np.minimum(d2, np.maximum(d1, d))
+        d1 = np.minimum(d1, d)
+    border = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))  # exp(−inf) = 0 with fewer than two cells
+    return class_balance_weights(separate_touching(instances)) + torch.from_numpy(border).float()
+
+
+def weighted_cross_entropy(logits: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+    """``Σ_x w(x) · (−log softmax(z(x))[t(x)]) / Σ_x w(x)``: the cross-entropy with a weight per pixel.
+
+    Args:
+        logits: ``(B, C, H, W)``.
+        target: ``(B, H, W)`` class indices.
+        weights: ``(B, H, W)`` non-negative weights (e.g. :func:`unet_weight_map`).
+
+    Returns:
+        The weighted mean, a scalar.
+    """
+    logits, target = _check(logits, target, "multiclass")
+    if not isinstance(weights, Tensor) or weights.shape != target.shape:
+        raise ValueError(f"weights must have the target's shape {tuple(target.shape)}, got {describe(weights)}.")
+    if bool((weights < 0).any()) or not float(weights.sum()) > 0:
+        raise ValueError("weights must be non-negative with a positive sum.")
+    per_pixel = F.cross_entropy(logits, target, reduction="none")
+    return (weights.to(per_pixel.dtype) * per_pixel).sum() / weights.sum()

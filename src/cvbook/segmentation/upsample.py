@@ -1,5 +1,5 @@
-"""Upsampling inside a network (chapter 13): "bed of nails", FCN's bilinear kernel, and the
-matrix of a transposed convolution.
+"""Upsampling inside a network (chapter 13): "bed of nails", FCN's bilinear kernel, the
+matrix of a transposed convolution (one channel, or ``C_in → C_out``), and pixel shuffle.
 
 A transposed convolution with kernel ``k`` maps an input ``x`` of ``H_in × W_in`` to an output
 ``y`` of ``H_out × W_out`` with ``H_out = (H_in − 1)·stride − 2·padding + k_h`` (plus an
@@ -9,6 +9,16 @@ are cut from every border. The map is linear, so ``vec(y) = Uᵀ vec(x)`` for a 
 shape ``(H_in·W_in, H_out·W_out)`` (row-major ``vec``); the same ``U`` maps ``vec(z)`` of an
 output-sized ``z`` to ``vec(conv2d(z, k))``: convolution multiplies by ``U``, its transpose by
 ``Uᵀ``, which is why the forward pass of one is the backward pass of the other.
+
+With channels, a ``ConvTranspose2d`` weight has shape ``(C_in, C_out, k_h, k_w)``: input channel
+``c`` scales the ``C_out`` kernels ``weight[c]``. Its matrix (:func:`multichannel_transposed_conv_matrix`)
+is a ``C_in × C_out`` grid of single-channel blocks ``U[c, o]``, and the same weight read as a
+``Conv2d`` weight (``C_out → C_in``: out channels first) is the matching convolution, whose
+matrix is ``Uᵀ``'s transpose, ``U``.
+
+**Pixel shuffle** (sub-pixel convolution, Shi et al., 2016) upsamples by ``r`` without
+overlapping kernels: a convolution at low resolution makes ``C·r²`` channels, and
+:func:`pixel_shuffle` moves each group of ``r²`` channels into an ``r × r`` block of pixels.
 
 >>> transposed_conv_matrix(torch.tensor([[0.0, 1], [2, 3]]), (2, 2)).T @ torch.tensor([0.0, 1, 2, 3])
 tensor([ 0.,  0.,  1.,  0.,  4.,  6.,  4., 12.,  9.])
@@ -21,7 +31,8 @@ from torch import Tensor
 
 from cvbook._checks import check_image_size, check_positive_int, describe
 
-__all__ = ["bed_of_nails", "bilinear_kernel", "transposed_conv_matrix", "transposed_conv_output_size"]
+__all__ = ["bed_of_nails", "bilinear_kernel", "transposed_conv_matrix", "transposed_conv_output_size",
+           "multichannel_transposed_conv_matrix", "pixel_shuffle"]
 
 
 def bed_of_nails(x: Tensor, scale: int) -> Tensor:
@@ -135,3 +146,44 @@ def transposed_conv_matrix(kernel: Tensor, input_size: int | tuple[int, int], st
     u = kernel.new_zeros(h_in * w_in, h_out * w_out)
     u[(i * w_in + j)[inside], (rows * w_out + cols)[inside]] = kernel.expand(h_in, w_in, k_h, k_w)[inside]
     return u
+
+
+def multichannel_transposed_conv_matrix(weight: Tensor, input_size: int | tuple[int, int], stride: int = 1,
+                                        padding: int = 0, output_padding: int = 0) -> Tensor:
+    """The matrix ``U`` of a transposed convolution from ``C_in`` to ``C_out`` channels.
+
+    ``vec(y) = Uᵀ vec(x)`` for ``x`` of shape ``(C_in, H_in, W_in)`` and ``y`` of shape
+    ``(C_out, H_out, W_out)`` (``vec`` reads channel by channel, each row by row), and
+    ``vec(conv2d(z, weight)) = U vec(z)``: the convolution from ``C_out`` to ``C_in`` channels
+    with the same weight. Block ``(c, o)`` of ``U`` is
+    :func:`transposed_conv_matrix` of the kernel ``weight[c, o]``.
+
+    Args:
+        weight: ``(C_in, C_out, k_h, k_w)``, the layout of ``nn.ConvTranspose2d.weight``.
+        input_size, stride, padding, output_padding: as for :func:`transposed_conv_matrix`.
+
+    Returns:
+        ``(C_in·H_in·W_in, C_out·H_out·W_out)``.
+    """
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise ValueError(f"weight must be (C_in, C_out, k_h, k_w) as in nn.ConvTranspose2d, got {describe(weight)}.")
+    rows = [torch.cat([transposed_conv_matrix(weight[c, o], input_size, stride, padding, output_padding)
+                       for o in range(weight.shape[1])], dim=1) for c in range(weight.shape[0])]
+    return torch.cat(rows, dim=0)
+
+
+def pixel_shuffle(x: Tensor, factor: int) -> Tensor:
+    """Rearrange ``(B, C·r², H, W)`` into ``(B, C, r·H, r·W)``: ``out[b, c, r·i + a, r·j + d] =
+    x[b, c·r² + r·a + d, i, j]``, as ``nn.PixelShuffle(r)`` does, written as a reshape.
+
+    Example:
+        >>> pixel_shuffle(torch.arange(4.0).reshape(1, 4, 1, 1), 2)[0, 0]
+        tensor([[0., 1.],
+                [2., 3.]])
+    """
+    r = check_positive_int(factor, "factor")
+    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] % (r * r):
+        raise ValueError(f"x must be (B, C·r², H, W) with channels divisible by r² = {r * r}, got {describe(x)}.")
+    b, channels, h, w = x.shape
+    c = channels // (r * r)
+    return x.reshape(b, c, r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, c, h * r, w * r)
