@@ -6,6 +6,8 @@ and the submissions folder are checked afterwards, and no sandbox process may be
 In CI (``CI=true``) a missing sandbox fails these tests instead of skipping them.
 (The unshare fallback, Ctrl-C and the notebook time limit: test_grade_fallback.py.)
 """
+import json
+import os
 import re
 from pathlib import Path
 
@@ -13,8 +15,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from cvbook.grade.sandbox import ETC, USER, choose, run_confined
 from grading import corpus
-from grading.harness import TIMEOUT, Run, check_nothing_escaped, check_rows, corpus_run, grade, plain_nbval, rows
+from grading.harness import TIMEOUT, Run, check_nothing_escaped, check_rows, corpus_run, grade, need, plain_nbval, rows
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,18 @@ def test_bubblewrap_row(bwrap, case):
 
 def test_nothing_escaped(bwrap):
     check_nothing_escaped(bwrap, "bubblewrap")
+
+
+def test_the_kernel_has_a_user_name_and_sees_only_the_listed_etc_entries():
+    """As in the fallback (test_grade_fallback.py): torchvision imports, getpass names the user, /etc
+    shows only ETC's entries (bubblewrap binds them, read-only, into a fresh root)."""
+    from test_grade_fallback import PROBE
+
+    need("bubblewrap")
+    done = run_confined(choose("bubblewrap"), PROBE)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout)
+    assert (seen["etc"], seen["user"]) == (sorted(name for name in ETC if os.path.lexists(f"/etc/{name}")), USER)
 
 
 def test_feedback_says_what_to_do(bwrap):

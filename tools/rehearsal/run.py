@@ -97,6 +97,14 @@ def _seconds(cell) -> float | None:
     return round((parse(end) - parse(start)).total_seconds(), 2)
 
 
+def _stop_unless_allowed(cell, cell_index: int, execute_reply: dict) -> None:
+    """nbclient's ``on_cell_error`` hook: an error other than ALLOWED_ERRORS ends the run, as a failed cell."""
+    from nbclient.exceptions import CellExecutionError
+
+    if execute_reply["content"].get("ename") not in ALLOWED_ERRORS:
+        raise CellExecutionError.from_cell_and_msg(cell, execute_reply["content"])
+
+
 def execute(notebook: Path, work: Path, standins: Path, torch_home: Path) -> dict:
     """Execute a copy of ``notebook`` as described in the module docstring; returns the result dict."""
     import nbformat
@@ -114,8 +122,12 @@ def execute(notebook: Path, work: Path, standins: Path, torch_home: Path) -> dic
         os.environ.clear()
         os.environ.update(kernel_environment(work, table, torch_home))
         try:
-            client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                    allow_error_names=ALLOWED_ERRORS,
+            # allow_errors with a hook that stops on the others, not allow_error_names: that one makes
+            # nbclient ask the kernel to stop on error, and Colab's ipykernel (6.17) then aborts requests
+            # until a call_later(0) callback has run; under Python 3.13 the next cell's request came
+            # first, so the cell after an allowed AssertionError was aborted unrun.
+            client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
+                                    on_cell_error=_stop_unless_allowed,
                                     resources={"metadata": {"path": str(work)}})
             client.execute()
         except CellExecutionError as e:

@@ -4,9 +4,11 @@ It runs inside the new namespaces (those of bubblewrap, or of ``unshare`` for th
 sandbox) and, before it replaces itself with COMMAND (the kernel):
 
 1. with ``--hide-filesystem`` (the fallback sandbox, as root): mounts an empty tmpfs over every
-   top-level directory except the system ones (``/usr``, ``/etc``, ``/lib*``, ``/bin``, ...),
-   then binds back, read-only, the ``--keep`` paths the kernel needs (the Python installation,
-   the virtual environment, the cvbook package) and, writable, the ``--keep-writable`` ones; a
+   top-level directory except the system ones (``/usr``, ``/lib*``, ``/bin``, ...), then binds
+   back, read-only, the ``--keep`` paths the kernel needs (the Python installation, the virtual
+   environment, the cvbook package) and, writable, the ``--keep-writable`` ones; ``/etc`` becomes
+   a read-only tmpfs that holds only the ``--etc`` entries (bound read-only, symbolic links
+   copied), the ones bubblewrap's sandbox binds too, so that neither shows more of ``/etc``; a
    size-limited tmpfs becomes ``/tmp``, ``/dev/shm`` and the ``--home`` folder; ``/proc`` is
    mounted anew for the new process namespace, and this process stays as its reaper (PID 1);
 2. sets the resource limits (``--nproc``, ``--nofile``, ``--data``, ``--as``, ``--fsize``,
@@ -30,7 +32,7 @@ import sys
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
-SYSTEM_DIRS = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev"}
+SYSTEM_DIRS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev"}  # and /etc, narrowed
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -42,11 +44,28 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
         raise OSError(errno, f"mount {source or fstype} on {target}: {os.strerror(errno)}")
 
 
-def _hide_filesystem(keep: list[str], writable: list[str], home: str, scratch_bytes: int) -> None:
-    """Empty tmpfs over the non-system top-level directories, then the kept paths bound back."""
+def _bind_back(path: str, fd: int, can_write: bool) -> None:
+    """Bind what ``fd`` (``O_PATH``, opened before the tmpfs covered it) names at ``path`` again."""
+    if os.path.isdir(f"/proc/self/fd/{fd}"):
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "a").close()
+    _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    if not can_write:
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.close(fd)
+
+
+def _hide_filesystem(keep: list[str], writable: list[str], home: str, scratch_bytes: int, etc: list[str]) -> None:
+    """Empty tmpfs over the non-system top-level directories, then the kept paths bound back;
+    ``/etc`` holds only the ``etc`` entries."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     kept = [(path, os.open(path, os.O_PATH), False) for path in keep if os.path.exists(path)]
     kept += [(path, os.open(path, os.O_PATH), True) for path in writable]
+    etc_links = {name: os.readlink(f"/etc/{name}") for name in etc if os.path.islink(f"/etc/{name}")}
+    etc_kept = [(f"/etc/{name}", os.open(f"/etc/{name}", os.O_PATH), False) for name in etc
+                if name not in etc_links and os.path.exists(f"/etc/{name}")]
     for name in sorted(os.listdir("/")):
         path = "/" + name
         if name in SYSTEM_DIRS or os.path.islink(path) or not os.path.isdir(path):
@@ -55,16 +74,13 @@ def _hide_filesystem(keep: list[str], writable: list[str], home: str, scratch_by
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_bytes},mode=1777")
         else:
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for name, target in etc_links.items():
+        os.symlink(target, f"/etc/{name}")
+    for path, fd, can_write in etc_kept:
+        _bind_back(path, fd, can_write)
+    _mount(None, "/etc", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path, fd, can_write in kept:
-        if os.path.isdir(f"/proc/self/fd/{fd}"):
-            os.makedirs(path, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        if not can_write:
-            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        os.close(fd)
+        _bind_back(path, fd, can_write)
     os.makedirs(home, exist_ok=True)
     _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_bytes},mode=0777")
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
@@ -106,13 +122,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--hide-filesystem", action="store_true")
     parser.add_argument("--keep", action="append", default=[])
     parser.add_argument("--keep-writable", action="append", default=[])
+    parser.add_argument("--etc", action="append", default=[], help="an entry of /etc to keep (with --hide-filesystem)")
     parser.add_argument("--home", default="/tmp")
     parser.add_argument("--scratch", type=int, default=256 * 2**20, help="bytes of each tmpfs")
     options = parser.parse_args(argv[:split])
     command = argv[split + 1:]
 
     if options.hide_filesystem:
-        _hide_filesystem(options.keep, options.keep_writable, options.home, options.scratch)
+        _hide_filesystem(options.keep, options.keep_writable, options.home, options.scratch, options.etc)
         if os.getpid() == 1:
             child = os.fork()
             if child:

@@ -13,6 +13,9 @@ of its own. They differ in how the file system is narrowed:
   non-system top-level directory with an empty tmpfs, then binds back what the kernel needs
   (:mod:`cvbook.grade.confine` does the mounting).
 
+Both show the kernel the same few entries of ``/etc`` (``ETC``: the dynamic linker's cache, the
+time zone, fonts, ``localhost``), never the rest (the machine's users, its configuration).
+
 The kernel's last step in is ``confine.py`` (limits, user, ``exec``). :func:`choose` picks a
 sandbox and proves it works before any submission is graded.
 """
@@ -29,12 +32,19 @@ from pathlib import Path
 
 from .watch import can_switch_users
 
-__all__ = ["Limits", "Sandbox", "SandboxError", "available", "choose", "KINDS", "HOME"]
+__all__ = ["Limits", "Sandbox", "SandboxError", "available", "choose", "run_confined", "KINDS", "HOME", "USER", "ETC"]
 
 KINDS = ("bubblewrap", "unshare")
+USER = "student"  # the kernel's user name (USER, LOGNAME), whatever its user id
 HOME = "/home/student"  # the kernel's home and working folder inside bubblewrap
-_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "nsswitch.conf", "passwd", "group",
-        "hosts", "host.conf", "gai.conf", "ssl", "ca-certificates", "alternatives", "fonts", "mime.types", "os-release")
+# The entries of /etc a kernel sees, in both sandboxes. Found by trying: with an empty /etc, the
+# book's stack (torch, torchvision, ipykernel, matplotlib, PIL, scipy, scikit-image, scikit-learn,
+# pycocotools) imports and runs, and only fontconfig complains (on stderr, when pyplot is imported);
+# added, what a library may need on other machines: the dynamic linker's cache (libraries outside
+# its default folders), Debian's alternatives (a system BLAS), the time zone, "localhost" resolving.
+# Not the machine's users (passwd, group: USER and LOGNAME name the kernel's user) nor its TLS
+# certificates (the kernel has no network).
+ETC = ("ld.so.cache", "alternatives", "localtime", "timezone", "fonts", "nsswitch.conf", "hosts")
 _TOP_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _CONFINE = Path(__file__).with_name("confine.py")
 
@@ -112,7 +122,12 @@ class Sandbox:
 
     def environment(self, home: str) -> dict[str, str]:
         bindir = os.path.dirname(os.path.abspath(self.python))
-        env = {"HOME": home, "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+        # USER and LOGNAME: the sandbox users have no entry in /etc/passwd, and without them
+        # getpass.getuser() raises (OSError on Python 3.13, KeyError before); torch 2.11 calls it,
+        # unguarded, when torchvision imports torch._dynamo (for its compile cache's folder name), so
+        # `import torchvision` failed in the sandbox (torch 2.14 catches it).
+        env = {"HOME": home, "USER": USER, "LOGNAME": USER, "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+               "LANG": "C.UTF-8", "TMPDIR": "/tmp",
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "CVBOOK_PROFILE": self.profile, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                "MPLCONFIGDIR": f"{home}/.matplotlib", "CVBOOK_DATA": f"{home}/data"}
@@ -140,7 +155,8 @@ class Sandbox:
                     args += ["--symlink", os.readlink(path), path]
                 elif os.path.isdir(path):
                     args += ["--ro-bind", path, path]
-            for name in _ETC:
+            args += ["--perms", "0755", "--dir", "/etc"]  # else 0700 as made for the binds: unreadable to the kernel
+            for name in ETC:
                 args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
             made = {"/", "/usr"}
 
@@ -167,6 +183,8 @@ class Sandbox:
         hide = ["--hide-filesystem", "--home", str(home), "--keep-writable", str(runtime)]
         for path in self.keep:
             hide += ["--keep", path]
+        for name in ETC:
+            hide += ["--etc", name]
         return (["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "private",
                  "--", "/usr/bin/env", "-i", *env] + confine + hide + ["--"] + command)
 
@@ -210,26 +228,32 @@ def choose(kind: str = "auto", python: str | None = None, profile: str = "quick"
     raise SandboxError("no sandbox can run here. " + "; ".join(reasons))
 
 
-def _trial(sandbox: Sandbox) -> str | None:
+def run_confined(sandbox: Sandbox, code: str, limits: Limits | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the Python ``code`` in ``sandbox`` (as a sandbox user when the grader is root), with its
+    output captured: the trial run, and the tests' probes of what a kernel sees."""
     import tempfile
 
     from .watch import UidSlot
 
-    probe = ("import socket, os, torch, ipykernel\n"
-             "s = socket.socket(); s.settimeout(1)\n"
-             "try:\n    s.connect(('1.1.1.1', 53)); print('network')\n"
-             "except OSError:\n    print('ok', os.getuid())\n")
     with tempfile.TemporaryDirectory(prefix="cvbook-grade-trial-") as tmp, UidSlot() as uid:
         runtime, home = Path(tmp, "rt"), Path(tmp, "home")
         runtime.mkdir()
         home.mkdir()
         if uid is not None:
             os.chown(runtime, uid, uid)
-        argv = sandbox.argv([sandbox.python, "-c", probe], runtime, home, Limits(), uid)
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=120, start_new_session=True)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return f"the trial run failed ({error})"
+        argv = sandbox.argv([sandbox.python, "-c", code], runtime, home, limits or Limits(), uid)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, start_new_session=True)
+
+
+def _trial(sandbox: Sandbox) -> str | None:
+    probe = ("import socket, os, torch, torchvision, ipykernel\n"
+             "s = socket.socket(); s.settimeout(1)\n"
+             "try:\n    s.connect(('1.1.1.1', 53)); print('network')\n"
+             "except OSError:\n    print('ok', os.getuid())\n")
+    try:
+        result = run_confined(sandbox, probe)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the trial run failed ({error})"
     if result.stdout.strip().split()[:1] != ["ok"]:
         detail = (result.stderr.strip().splitlines() or [result.stdout.strip() or f"exit status {result.returncode}"])[-1]
         return f"the trial run failed: {detail}"
