@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from cvbook.backbones import alexnet, inception, lenet, resnet
-from cvbook.backbones.diagram import block_boxes, plot_block, plot_layer_shapes, short_name, structural_layers
+from cvbook.backbones.diagram import (block_boxes, dataflow, plot_block, plot_dataflow, plot_layer_shapes, short_name,
+                                      structural_layers)
 
 matplotlib.use("Agg")
 
@@ -73,3 +74,34 @@ def test_plot_block_draws_input_boxes_and_merge_with_a_title():
 def test_plot_block_refuses_a_single_path():
     with pytest.raises(ValueError, match="single path"):
         block_boxes(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (1, 3, 8, 8))
+
+
+def test_dataflow_finds_fcn_skips_and_sums():
+    from cvbook.segmentation import fcn
+
+    model = fcn.FCN(4, "8s", backbone=fcn.SmallBackbone(3, (4, 4, 6, 8, 8)))
+    nodes, out = dataflow(model, (1, 3, 40, 40))
+    index = {n.row.name: i for i, n in enumerate(nodes)}
+    # by the paper's design: score16 reads pool4 (stage 3's pooling), score8 pool3 (stage 2's)
+    assert nodes[index["score16"]].inputs == (index["backbone.stages.3.2"],)
+    assert nodes[index["score8"]].inputs == (index["backbone.stages.2.2"],)
+    assert nodes[index["up16_to_8"]].inputs == (index["score16"], index["up32_to_16"])
+    assert nodes[index["up16_to_8"]].merge == "add"
+    assert nodes[index["up_final"]].inputs == (index["score8"], index["up16_to_8"])
+    assert nodes[0].inputs == (-1,) and out.inputs == (index["up_final"],)
+    assert [n.inputs for n in dataflow(fcn.FCN(4, "32s", backbone=model.backbone), (1, 3, 40, 40))[0]][-2:] == \
+        [(len(nodes) - 7,), (len(nodes) - 6,)]  # 32s: score32 after the last pooling, then one upsampling
+
+
+def test_dataflow_finds_unet_concatenations_and_a_shared_pooling_twice():
+    from cvbook.segmentation.unet import UNet
+
+    nodes, _ = dataflow(UNet(1, 2, base_channels=4, depth=2), (1, 1, 16, 16))
+    names = [n.row.name for n in nodes]
+    assert names.count("pool") == 2
+    merges = [(names[i], [names[j] for j in n.inputs], n.merge) for i, n in enumerate(nodes) if len(n.inputs) > 1]
+    assert merges == [("merge.0.0.0", ["down.1.1.0", "up.0"], "concat"),
+                      ("merge.1.0.0", ["down.0.1.0", "up.1"], "concat")]
+    ax = plot_dataflow(UNet(1, 2, base_channels=4, depth=2), (1, 1, 16, 16), title="U-Net")
+    assert ax.get_title() == "U-Net" and ax.get_ylabel() and ax.get_xlabel()
+    assert list(ax.collections[0].get_offsets()[:, 1]) == [16, 16, 16, 8, 8, 8, 4, 4, 4, 8, 8, 8, 16, 16, 16, 16]

@@ -8,7 +8,10 @@ pass of the model (on the ``meta`` device for large networks), never from a hand
   each layer's parameters;
 - :func:`plot_block`: for a module with parallel branches (an Inception module, a residual
   block), one column of boxes per branch, each box a layer with its output shape, and the
-  merge (concatenation or sum) at the bottom.
+  merge (concatenation or sum) at the bottom;
+- :func:`plot_dataflow`: for a network whose maps shrink and grow again with skips (FCN,
+  U-Net), every layer at the height of its map, and every connection that the forward pass
+  really makes (found by :func:`dataflow`, which follows the tensors), skips and merges included.
 
 >>> from cvbook.backbones.lenet import LeNet5
 >>> ax = plot_layer_shapes(LeNet5(), (1, 1, 28, 28), title="LeNet-5")  # doctest: +SKIP
@@ -19,13 +22,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
 import torch
 from matplotlib.axes import Axes
 from torch import nn
 
 from cvbook.backbones.summary import LayerInfo, layer_shapes
 
-__all__ = ["structural_layers", "short_name", "plot_layer_shapes", "BlockBox", "block_boxes", "plot_block"]
+__all__ = ["structural_layers", "short_name", "plot_layer_shapes", "BlockBox", "block_boxes", "plot_block",
+           "FlowNode", "dataflow", "plot_dataflow"]
 
 # Layers that only rescale or gate values, drawn as a suffix of the layer before them.
 _ELEMENTWISE = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "ReLU": "ReLU", "Dropout": "dropout", "Flatten": "flatten",
@@ -234,4 +241,128 @@ def plot_block(module: nn.Module, input_shape: tuple[int, ...], *, ax: Axes | No
     ax.set(xlim=(-0.6, (columns - 1) * width + 0.6), ylim=(bottom - 0.6, 0.6))
     ax.axis("off")
     ax.set_title(title or type(module).__name__)
+    return ax
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    """One call of a structural layer in :func:`dataflow`: its row of
+    :func:`structural_layers`, the nodes whose outputs reach its input (``-1``: the image), and
+    how they were merged on the way (``"add"``, ``"concat"`` or ``""``)."""
+
+    row: LayerInfo
+    inputs: tuple[int, ...]
+    merge: str
+
+
+class _Provenance(TorchFunctionMode):
+    """Follows every tensor of a forward pass back to the structural layers it comes from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.origin: dict[int, tuple[frozenset[int], str]] = {}
+        self.keep: list[torch.Tensor] = []  # so that no id is reused during the pass
+
+    def of(self, value: object) -> tuple[frozenset[int], str]:
+        return self.origin.get(id(value), (frozenset(), ""))
+
+    def set(self, value: torch.Tensor, origin: tuple[frozenset[int], str]) -> None:
+        self.origin[id(value)] = origin
+        self.keep.append(value)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        parts = [self.of(t) for t in tree_flatten((args, kwargs or {}))[0] if isinstance(t, torch.Tensor)]
+        distinct = {p[0] for p in parts if p[0]}
+        if distinct:
+            name = getattr(func, "__name__", "")
+            merge = ("concat" if "cat" in name else "add" if "add" in name else name) if len(distinct) > 1 \
+                else next(p[1] for p in parts if p[0])
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    self.set(t, (frozenset().union(*distinct), merge))
+        return out
+
+
+def dataflow(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[list[FlowNode], FlowNode]:
+    """The graph of a forward pass: which structural layer feeds which, skips and merges included.
+
+    Every tensor operation of one forward pass on zeros is followed (a ``TorchFunctionMode``),
+    so a connection is found however the model's ``forward`` makes it (a skip added or
+    concatenated, a map cropped on the way). A layer called twice (a shared pooling) is two nodes.
+
+    Returns:
+        The nodes in the order they run, and a last node for the model's output (``row`` of
+        its final layer, ``inputs`` what reaches it).
+    """
+    structural = [m for m in model.modules() if next(m.children(), None) is None and
+                  type(m).__name__ not in _ELEMENTWISE and type(m).__name__ != "Identity"]
+    calls: list[tuple[tuple[int, ...], str]] = []
+    mode = _Provenance()
+
+    def before(_module, inputs):
+        sources, merge = mode.of(inputs[0])
+        calls.append((tuple(sorted(sources)), merge))
+
+    def after(_module, _inputs, output):
+        mode.set(output, (frozenset({len(calls) - 1}), ""))
+
+    handles = [h for m in structural for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
+    was_training = model.training
+    param = next(model.parameters(), None)
+    try:
+        model.eval()
+        with torch.no_grad(), mode:
+            image = torch.zeros(input_shape, device=param.device if param is not None else None)
+            mode.set(image, (frozenset({-1}), ""))
+            output = model(image)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    rows = structural_layers(model, input_shape)
+    if len(rows) != len(calls):
+        raise ValueError(f"{type(model).__name__}: {len(calls)} layer calls but {len(rows)} rows; is its forward deterministic?")
+    nodes = [FlowNode(row, inputs, merge) for row, (inputs, merge) in zip(rows, calls)]
+    sources, merge = mode.of(output)
+    return nodes, FlowNode(rows[-1], tuple(sorted(sources)), merge)
+
+
+def plot_dataflow(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axes | None = None,
+                  title: str | None = None) -> Axes:
+    """Every structural layer of ``model`` at the side of its output map (log scale), in the
+    order they run, with the connections of :func:`dataflow`: the plain chain in grey, skips
+    (a connection that jumps over other layers) as red arcs, merges labelled ``+`` or ``concat``.
+
+    Returns:
+        The axes; ``ax.collections[0]`` holds one point per layer (the input first).
+    """
+    import matplotlib.pyplot as plt
+
+    nodes, _ = dataflow(model, input_shape)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(10.0, 0.42 * len(nodes) + 2), 4.2))
+    sides = [input_shape[-2]] + [r.row.output_shape[-2] if len(r.row.output_shape) >= 3 else 1 for r in nodes]
+    xs = list(range(len(sides)))
+    ax.scatter(xs, sides, c=["0.3"] + ["tab:orange" if n.row.kind.startswith("ConvTranspose") else "tab:blue"
+                                       for n in nodes], zorder=3, s=22)
+    for x, side, node in zip(xs[1:], sides[1:], nodes):
+        channels = node.row.output_shape[1] if len(node.row.output_shape) > 1 else ""
+        label = ("up " if node.row.kind.startswith("ConvTranspose") else "") + short_name(node.row)
+        ax.annotate(f"{label} → {channels}", (x, side), xytext=(0, 7), textcoords="offset points",
+                    rotation=90, ha="center", va="bottom", fontsize=8)
+        for source in node.inputs:
+            start = source + 1  # the input is x = 0
+            skip = start != x - 1
+            style = dict(arrowstyle="->", color="tab:red" if skip else "0.5", lw=1.2 if skip else 0.8,
+                         connectionstyle="arc3,rad=0.25" if skip else "arc3")
+            ax.annotate("", xy=(x, side), xytext=(start, sides[start]), arrowprops=style, zorder=2)
+        if node.merge and len(node.inputs) > 1:
+            ax.annotate("+" if node.merge == "add" else node.merge, (x, side), xytext=(4, -12),
+                        textcoords="offset points", fontsize=8, color="tab:red")
+    ax.set_yscale("log", base=2)
+    ax.set_xticks([0], ["input"], fontsize=8)
+    ax.set_ylim(min(sides) / 2, max(sides) * 16)
+    ax.set(title=title or type(model).__name__, xlabel="layers in the order they run (red: connections that jump over layers)",
+           ylabel="side of the map (pixels, log scale)")
     return ax
