@@ -69,9 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Grade a class's submissions of a lab through nbval, each in a sandbox.",
         epilog="SUBMISSIONS holds one notebook per student (alice.ipynb) or one folder per student with one\n"
                "notebook inside; with --roster, an LMS's bulk download (Canvas, Moodle) matched to the roster.\n"
-               "OUT receives gradebook.csv, checks.csv, feedback/ (Markdown and HTML), results/, rebuilt/\n"
-               "(the notebooks nbval ran), logs/ and, with --format canvas|moodle, canvas.csv or moodle.csv to\n"
-               "import into the LMS. Relative paths are taken from the current folder.\n\n"
+               "OUT receives gradebook.csv, checks.csv, flags.csv (for you only), feedback/ (Markdown and HTML,\n"
+               "for the students), results/, rebuilt/ (the notebooks nbval ran), logs/ and, with --format\n"
+               "canvas|moodle, canvas.csv or moodle.csv to import into the LMS. Relative paths are taken from\n"
+               "the current folder.\n\n"
                "A rerun grades only the submissions that are new or changed. The gradebook is written at the\n"
                "end of a run, and only when the grader did not fail: a grader fault (the kernel did not start,\n"
                "...) stops the run with exit status 3 and leaves the previous gradebook as it was.\n"
@@ -95,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--assignment", help="the LMS's name of the assignment, the grade column of --format "
                         "(default: the lab's name)")
     parser.add_argument("--format", choices=[*FORMATS, "gradescope"], action="append", default=[],
-                        help="also write OUT/canvas.csv (Canvas gradebook import) or OUT/moodle.csv (Moodle grade "
-                        "import); needs --roster")
+                        help="also write OUT/canvas.csv (Canvas's gradebook import) or OUT/moodle.csv (Moodle's grading "
+                        "worksheet upload); needs --roster")
     parser.add_argument("--sandbox", choices=["auto", *KINDS], default="auto", help="default: bubblewrap if it works")
     parser.add_argument("--regrade", action="store_true", help="grade every submission again")
     parser.add_argument("--reveal-hidden", action="store_true",
