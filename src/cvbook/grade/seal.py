@@ -95,6 +95,8 @@ class _Snapshot:
                               for cls in type(owner).__mro__
                               if cls.__module__.split(".")[0] in ("IPython", "ipykernel", "ipykernel_launcher")}
         self.method_names = {name for cls in self.shell_classes for name, value in vars(cls).items() if callable(value)}
+        self.shell_code = {value: value.__code__ for saved in self.shell_classes.values() for value in saved.values()
+                           if isinstance(value, types.FunctionType)}
 
     def restore_shell(self, *_: Any) -> None:
         sys.settrace(None)
@@ -135,8 +137,10 @@ class _Snapshot:
         if self.handlers and getattr(kernel, "shell_handlers", None) is not None and kernel.shell_handlers != self.handlers:
             kernel.shell_handlers.clear()
             kernel.shell_handlers.update(self.handlers)
+        for function, code in self.shell_code.items():
+            if function.__code__ is not code:
+                function.__code__ = code
         _forget_history(shell)
-
 
     def restore(self, bindings: dict[str, str]) -> None:
         for name, module in self.modules.items():
