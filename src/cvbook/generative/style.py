@@ -243,12 +243,14 @@ class PixelImage(nn.Module):
         return torch.sigmoid(self.logits)
 
 
-def style_transfer_step(extractor: FeatureExtractor, content: Tensor, style: Tensor,
+def style_transfer_step(extractor: nn.Module, content: Tensor, style: Tensor,
                         content_layers: Sequence[str] = CONTENT_LAYERS,
                         style_layers: Sequence[str] = STYLE_LAYERS):
     """The step of :func:`cvbook.train.fit` for a :class:`PixelImage`: ``{"content", "style", "tv"}``.
 
-    The targets (content features, style Gram matrices) are computed once here. Weight the
+    ``extractor`` maps images ``(1, 3, H, W)`` to ``{name: (1, C, H', W')}``: a :class:`FeatureExtractor`
+    or :class:`RandomMultiScaleFeatures`. The targets (content features, style Gram matrices) are
+    computed once here. Weight the
     terms with ``fit(..., loss_weights={"style": ..., "tv": ...})``.
     """
     with torch.no_grad():
@@ -267,7 +269,7 @@ def style_transfer_step(extractor: FeatureExtractor, content: Tensor, style: Ten
     return step
 
 
-def stylize(content: Tensor, style: Tensor, extractor: FeatureExtractor, *, steps: int = 200, lr: float = 0.05,
+def stylize(content: Tensor, style: Tensor, extractor: nn.Module, *, steps: int = 200, lr: float = 0.05,
             style_weight: float = 1e3, tv_weight: float = 1e-2, content_layers: Sequence[str] = CONTENT_LAYERS,
             style_layers: Sequence[str] = STYLE_LAYERS, init: Tensor | None = None, device=None):
     """Gatys et al.'s optimisation: returns ``(image (1, 3, H, W), history)``.
