@@ -9,7 +9,9 @@
 - :mod:`~cvbook.segmentation.unet` and :mod:`~cvbook.segmentation.augment` (chapter 15): U-Net,
   elastic deformations, averaging over flips and quarter turns;
 - :mod:`~cvbook.segmentation.roi_align` and :mod:`~cvbook.segmentation.mask_rcnn` (chapter 16):
-  RoIAlign by bilinear sampling, torchvision's Mask R-CNN set up, trained and run.
+  RoIAlign by bilinear sampling, torchvision's Mask R-CNN set up, trained and run, its masks
+  pasted back into the image;
+- :mod:`~cvbook.segmentation.panoptic` (chapter 16): panoptic fusion of instances and stuff.
 
 The measures are in :mod:`cvbook.metrics.segmentation`.
 """

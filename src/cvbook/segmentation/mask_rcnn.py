@@ -8,6 +8,7 @@ used). torchvision's ``MaskRCNN`` returns its five losses in training mode (the 
 Faster R-CNN and ``loss_mask``), which :func:`mask_rcnn_step` hands to
 :func:`cvbook.train.fit`. Labels: torchvision reserves 0 for the background, the datasets of
 the book count classes from 0, so the step and :func:`predict_instances` shift them by one.
+:func:`paste_masks` puts the head's ``M × M`` masks back into the image, as torchvision does.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvbook._checks import check_positive_int, check_real
+from cvbook._checks import check_boxes, check_positive_int, check_real, check_tensor
 
-__all__ = ["small_mask_rcnn", "pretrained_mask_rcnn", "mask_rcnn_step", "predict_instances"]
+__all__ = ["small_mask_rcnn", "pretrained_mask_rcnn", "mask_rcnn_step", "predict_instances", "paste_masks"]
 
 
 def small_mask_rcnn(num_classes: int, image_size: int = 64, width: int = 64,
@@ -134,3 +136,52 @@ def predict_instances(model: nn.Module, images: Tensor | Sequence[Tensor], *, la
     finally:
         model.train(was_training)
     return found
+
+
+def paste_masks(masks: Tensor, boxes: Tensor, height: int, width: int, padding: int = 1) -> Tensor:
+    """Paste each region's ``M × M`` mask into an ``height × width`` image at its box.
+
+    The mask head predicts a mask on a fixed grid inside the box, whatever the box's size.
+    Pasting it back: pad the grid with ``padding`` cells of zeros on every side, widen the
+    box by the same factor ``(M + 2·padding) / M`` about its centre (so that the original
+    ``M`` cells still cover the box and the padded ones fall outside it), round the widened
+    box down to whole pixels, resize the padded mask bilinearly to the box's size, and
+    write it into an all-zero image (the part outside the image is cut). The zero border
+    lets the mask fall off smoothly at the box's edge instead of ending at a full-strength
+    cell. Thresholding the result at ½ gives the instance's pixels. This is what
+    torchvision's ``paste_masks_in_image`` computes, including Detectron's convention that
+    a box ``[x1, x2]`` spans ``x2 − x1 + 1`` pixels.
+
+    Args:
+        masks: ``(N, M, M)`` mask probabilities, one per box (the predicted class's channel
+            of the mask head, after the sigmoid).
+        boxes: ``(N, 4)`` ``xyxy`` boxes in image pixels.
+        height, width: the image's size.
+        padding: cells of zeros added around each mask (torchvision uses 1; 0 resizes the
+            mask to the box as it is).
+
+    Returns:
+        ``(N, height, width)`` probabilities, zero outside each box.
+    """
+    masks = check_tensor(masks, "masks")
+    if masks.ndim != 3 or masks.shape[-1] != masks.shape[-2]:
+        raise ValueError(f"masks must be (N, M, M) square grids, one per box; got shape {tuple(masks.shape)} "
+                         "(take the predicted class's channel of the mask head: logits[range(N), labels]).")
+    boxes = check_boxes(boxes, "boxes")
+    if boxes.ndim != 2 or len(boxes) != len(masks):
+        raise ValueError(f"boxes must be (N, 4) with one box per mask: {len(masks)} masks, boxes {tuple(boxes.shape)}.")
+    height, width = check_positive_int(height, "height"), check_positive_int(width, "width")
+    padding = check_positive_int(padding, "padding", minimum=0)
+    size = masks.shape[-1]
+    scale = (size + 2 * padding) / size
+    padded = F.pad(masks, (padding,) * 4)
+    centres, halves = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * scale
+    widened = torch.cat([centres - halves, centres + halves], dim=1).to(torch.int64)  # rounds toward zero
+    pasted = masks.new_zeros(len(masks), height, width)
+    for k, (x1, y1, x2, y2) in enumerate(widened.tolist()):
+        h, w = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
+        resized = F.interpolate(padded[k][None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        top, left, bottom, right = max(y1, 0), max(x1, 0), min(y2 + 1, height), min(x2 + 1, width)
+        if top < bottom and left < right:
+            pasted[k, top:bottom, left:right] = resized[top - y1:bottom - y1, left - x1:right - x1]
+    return pasted
