@@ -10,8 +10,9 @@ segmenter's masks and a semantic segmentation's stuff, by the heuristic of Kiril
    one object, which a detector's per-class NMS keeps, become one segment.
 2. **Stuff fills the rest.** Every pixel no instance took gets the semantic segmentation's
    class if that is a stuff class; a pixel the semantic segmentation calls a thing but no
-   instance took is left void. A stuff region smaller than ``min_stuff_area`` pixels is left
-   void too.
+   instance took is left void (our choice). A stuff region smaller than ``min_stuff_area``
+   pixels is left void too. ``score_threshold`` and ``overlap_threshold`` default to ½ (our
+   values).
 
 The result is what :func:`cvbook.metrics.segmentation.panoptic_quality` measures.
 """
