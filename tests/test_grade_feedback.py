@@ -136,7 +136,7 @@ def test_a_check_blames_the_blank_exercise_it_depends_on():
     ber = LAB.check("384435d5")
     acc_hint = LAB.answer(corpus.ACC).hints[0]
     assert blame(LAB, ber, f"not answered yet. Hint: {acc_hint}").startswith("depends on Exercise 1: accuracy, which is not answered")
-    assert blame(LAB, ber, "NameError: name 'accuracy' is not defined").startswith("depends on Exercise 1: accuracy: `accuracy`")
+    assert blame(LAB, ber, "NameError: name 'accuracy' is not defined").startswith("depends on Exercise 1: accuracy, which is not answered yet or failed: `accuracy`")
     own = f"not answered yet. Hint: {LAB.answer(corpus.BER).hints[0]}"
     assert blame(LAB, ber, own) == own, "its own exercise's hint stays"
     assert blame(LAB, ber, "NameError: name 'nothing_known' is not defined").startswith("NameError")

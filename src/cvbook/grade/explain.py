@@ -163,6 +163,6 @@ def blame(lab: Lab, check: Check, message: str) -> str:
             return (f"depends on {answer.title}, which is not answered yet (its own check shows the hint); "
                     "answer it first")
         if name and name.group(1) in answer.defines:
-            return (f"depends on {answer.title}: `{name.group(1)}` is defined there, and that cell did not run "
-                    "to the end (see the first error in your code above)")
+            return (f"depends on {answer.title}, which is not answered yet or failed: `{name.group(1)}` is defined "
+                    "there, and that cell did not run to the end (see the first error in your code above)")
     return message
