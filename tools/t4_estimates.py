@@ -508,6 +508,10 @@ NOTEBOOKS: dict[str, Notebook] = {
     "lab11_convolutionize": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
     "lab12_anchors": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
     "lab13_roi_proposals": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
+    "lab14_training_well": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
+    "lab15_instance_segmentation": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
+    "lab16_autoencoders": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
+    "lab17_stereo": Notebook(reaches="the quick profile's checks: the lab is the same in both profiles"),
 }
 
 
