@@ -36,7 +36,7 @@ def test_each_page_states_its_estimate_which_fits_a_colab_session(name):
     stated = ["".join(c["source"]) for c in cells if c.get("id") == t4.CELL_ID]
     assert stated == [t4.statement(name)], (f"{name}: its '{t4.CELL_ID}' cell must read {t4.statement(name)!r}; "
                                            f"run `python tools/t4_estimates.py --write {name}`")
-    assert re.search(rf"about {minutes} min .* it reaches \S", stated[0])
+    assert re.search(rf"about {minutes} min .* it aims at \S", stated[0])
 
 
 @settings(max_examples=60, deadline=None)

@@ -414,9 +414,9 @@ NOTEBOOKS: dict[str, Notebook] = {
         reaches="FCN-8s at mIoU ≥ 0.8 on 500 generated 128×128 scenes, 0.2 above FCN-32s; FCN-8s (ResNet-50) on "
                 "VOC 2012 val with a mIoU target of 0.60 (printed; not measured)"),
     "15_unet": Notebook(
-        [Work("two U-Nets (base 16) on nuclei patches, 2 × 1,500 steps × 8", _unet(1, 16, 3), (1, 96, 96),
-              2 * 1_500 * 8, steps=2 * 1_500, pipeline="nuclei elastic"),
-         Work("the held-out strip, plain and 8-fold averaged", _unet(1, 16, 3), (1, 160, 512), 2 * 9, train=False,
+        [Work("three U-Nets (base 16) on nuclei patches, 3 × 1,500 steps × 8", _unet(1, 16, 3), (1, 96, 96),
+              3 * 1_500 * 8, steps=3 * 1_500, pipeline="nuclei elastic"),
+         Work("the held-out strip, plain and 8-fold averaged", _unet(1, 16, 3), (1, 160, 512), 3 * 9, train=False,
               amp=False),
          Work("U-Net (base 32) on Oxford-IIIT Pet, 25 epochs at 160×160", _unet(3, 32, 4), (3, 160, 160),
               25 * _steps(PETS_TRAINVAL, 32, drop_last=True) * 32, steps=25 * _steps(PETS_TRAINVAL, 32, drop_last=True),
@@ -462,7 +462,8 @@ NOTEBOOKS: dict[str, Notebook] = {
                 "log-likelihoods with K = 5,000, a β-VAE, and a MIG for β = 8 above β = 1's by ≥ 0.02 on 20,000 "
                 "silhouettes"),
     "19_style_transfer": Notebook(
-        [Work("VGG-19 to block5_conv2 at 384×384, 4 images × 400 Adam steps (float32)", _vgg19_extractor,
+        [Work("VGG-19 to block5_conv1 at 384×384, 3 Gram and 1 AdaIN transfers × 400 Adam steps (float32)",
+              _vgg19_extractor,
               (3, 384, 384), 4 * 400, steps=4 * 400, amp=False)],
         download_mb=_mb("vgg19", "painting"),
         reaches="style transfer with ImageNet VGG-19 at 384×384 onto Hokusai's Great Wave: the style loss divided "
@@ -519,7 +520,7 @@ def statement(name: str) -> str:
     """The one line a notebook's full-profile section carries."""
     nb = NOTEBOOKS[name]
     return (f"**Full profile on a Colab T4:** about {nb.minutes()} min (estimated from FLOPs and measured CPU costs, "
-            f"not measured on a T4: `tools/t4_estimates.py`); it reaches {nb.reaches}.")
+            f"not measured on a T4: `tools/t4_estimates.py`); it aims at {nb.reaches}.")
 
 
 def steps_per_second(name: str) -> dict[str, float]:

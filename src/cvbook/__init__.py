@@ -26,26 +26,26 @@ Chapter map
 The ``cvbook`` modules each chapter and lab imports (``tests/test_layout.py`` checks this list
 against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 
-- ``book/01_tasks_and_measures``: boxes, data, metrics.classification, metrics.segmentation, plot, profile, widgets
-- ``book/02_convnets``: backbones.alexnet, backbones.diagram, backbones.inception, backbones.lenet, backbones.nin, backbones.resnet, backbones.resnext, backbones.summary, backbones.vgg, data, plot, profile, weights
-- ``book/03_training_a_classifier``: backbones.resnet, data, metrics.classification, plot, profile, train
-- ``book/04_fully_convolutional``: backbones.alexnet, backbones.resnet, backbones.summary, convolutionize, data, profile
-- ``book/05_augmentation``: augment, backbones.resnet, data, metrics.classification, plot, profile, train
-- ``book/06_transfer_learning``: backbones.resnet, backbones.summary, data, metrics.classification, plot, profile, train, transfer, weights
-- ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.cascade, detection.mtcnn, detection.sliding, plot, profile, train, widgets
-- ``book/08_evaluating_detectors``: boxes, data, metrics.detection, plot, profile
-- ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.offsets, detection.sliding, plot, profile
-- ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, plot, profile, train
-- ``book/11_yolo``: backbones.summary, data, detection.yolo, detection.yolo_loss, metrics.detection, plot, profile, train
-- ``book/12_region_based``: data, data.pennfudan, detection.cascade, detection.mtcnn, detection.proposals, detection.yolo, detection.yolo_loss, layers, metrics.detection, plot, profile, train
-- ``book/13_upsampling``: backbones.summary, profile, segmentation.receptive_field, segmentation.upsample, widgets
-- ``book/14_fcn_segmentation``: backbones.summary, data, data.voc, metrics.segmentation, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
-- ``book/15_unet``: backbones.summary, data, metrics.segmentation, profile, segmentation.augment, segmentation.losses, segmentation.unet, train
-- ``book/16_instance_segmentation``: data, metrics.detection, metrics.segmentation, plot, profile, segmentation.mask_rcnn, segmentation.roi_align, train
-- ``book/17_autoencoders``: data, generative.autoencoder, generative.compression, plot, profile, train
-- ``book/18_variational_autoencoders``: data, generative.disentangle, generative.vae, plot, profile, train
+- ``book/01_tasks_and_measures``: boxes, data, labs.check, metrics.classification, metrics.segmentation, plot, profile, widgets
+- ``book/02_convnets``: backbones.alexnet, backbones.diagram, backbones.inception, backbones.lenet, backbones.nin, backbones.resnet, backbones.resnext, backbones.summary, backbones.vgg, data, labs.check, plot, profile, weights
+- ``book/03_training_a_classifier``: backbones.resnet, data, labs.check, metrics.classification, plot, profile, train
+- ``book/04_fully_convolutional``: backbones.alexnet, backbones.resnet, backbones.summary, convolutionize, data, labs.check, profile
+- ``book/05_augmentation``: augment, backbones.resnet, data, labs.check, metrics.classification, plot, profile, train
+- ``book/06_transfer_learning``: backbones.resnet, backbones.summary, data, labs.check, metrics.classification, plot, profile, train, transfer, weights
+- ``book/07_boxes_sliding_windows_nms``: boxes, data, data.transforms, detection.cascade, detection.mtcnn, detection.sliding, labs.check, plot, profile, train, widgets
+- ``book/08_evaluating_detectors``: boxes, data, labs.check, metrics.detection, plot, profile
+- ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.offsets, detection.sliding, labs.check, plot, profile
+- ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, labs.check, plot, profile, train
+- ``book/11_yolo``: backbones.summary, data, detection.yolo, detection.yolo_loss, labs.check, metrics.detection, plot, profile, train
+- ``book/12_region_based``: data, data.pennfudan, detection.cascade, detection.mtcnn, detection.proposals, detection.yolo, detection.yolo_loss, labs.check, layers, metrics.detection, plot, profile, train
+- ``book/13_upsampling``: backbones.summary, labs.check, profile, segmentation.receptive_field, segmentation.upsample, widgets
+- ``book/14_fcn_segmentation``: backbones.diagram, backbones.summary, data, data.voc, labs.check, metrics.segmentation, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
+- ``book/15_unet``: backbones.diagram, backbones.summary, data, labs.check, metrics.segmentation, profile, segmentation.augment, segmentation.losses, segmentation.unet, train
+- ``book/16_instance_segmentation``: data, labs.check, metrics.detection, metrics.segmentation, plot, profile, segmentation.mask_rcnn, segmentation.panoptic, segmentation.roi_align, train
+- ``book/17_autoencoders``: data, generative.autoencoder, generative.compression, labs.check, plot, profile, train
+- ``book/18_variational_autoencoders``: data, generative.disentangle, generative.vae, labs.check, plot, profile, train
 - ``book/19_style_transfer``: data, generative.adain, generative.style, labs.check, profile, segmentation.receptive_field
-- ``book/20_beyond_2d``: data, generative.compression, generative.superres, geometry.rotated, geometry.scene_graph, geometry.stereo, plot, profile, train
+- ``book/20_beyond_2d``: data, generative.compression, generative.superres, geometry.rotated, geometry.scene_graph, geometry.stereo, labs.check, plot, profile, train
 - ``book/grading``: grade.source, profile
 - ``book/interactive_figures``: profile, widgets
 - ``labs/solutions/lab01_measures``: labs, labs.check, profile
@@ -61,6 +61,10 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``labs/solutions/lab11_convolutionize``: backbones.lenet, backbones.summary, convolutionize, data, detection.sliding, labs, labs.check, plot, profile, weights
 - ``labs/solutions/lab12_anchors``: data, detection.anchors, detection.offsets, labs, labs.check, plot, profile
 - ``labs/solutions/lab13_roi_proposals``: data, detection.proposals, labs, labs.check, plot, profile
+- ``labs/solutions/lab14_training_well``: labs, labs.check, profile, train
+- ``labs/solutions/lab15_instance_segmentation``: labs, labs.check, metrics.detection, profile
+- ``labs/solutions/lab16_autoencoders``: data, generative.autoencoder, labs, labs.check, profile, train
+- ``labs/solutions/lab17_stereo``: geometry.stereo, labs, labs.check, profile
 """
 
 __version__ = "0.1.0"
