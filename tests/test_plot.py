@@ -51,7 +51,7 @@ def test_draw_boxes_can_label_inside_the_bottom_edge():
     ax.imshow(np.zeros((50, 50)))
     plot.draw_boxes(ax, torch.tensor([[5.0, 10, 30, 40]]), ["truth"], label_at="bottom")
     plot.draw_boxes(ax, torch.tensor([[5.0, 10, 30, 40]]), ["detection"], scores=[0.5])
-    assert [t.get_position() for t in ax.texts] == [(5.0, 40.0), (5.0, 10.0)]
+    assert [t.get_position() for t in ax.texts] == [(4.5, 39.5), (4.5, 9.5)]  # ½ pixel: see below
     assert [t.get_text() for t in ax.texts] == ["truth", "detection 0.50"]
     with pytest.raises(ValueError, match="label_at"):
         plot.draw_boxes(ax, torch.tensor([[0.0, 0, 1, 1]]), ["x"], label_at="left")
@@ -64,4 +64,21 @@ def test_a_box_at_the_top_of_the_image_keeps_its_label_inside():
     ax.imshow(np.zeros((100, 100)))
     plot.draw_boxes(ax, torch.tensor([[5.0, 0, 30, 40], [5.0, 50, 30, 90]]), ["at the top", "lower"])
     assert [t.get_va() for t in ax.texts] == ["top", "bottom"]  # above the first, it would cover the title
+    plt.close("all")
+
+
+def test_a_box_around_one_pixel_covers_that_pixel_on_an_image():
+    """Pixel-edge boxes (torchvision's) on imshow's axes, whose pixel centres are integers."""
+    import matplotlib.pyplot as plt
+
+    image = np.zeros((6, 6))
+    image[3, 2] = 1.0  # row 3, column 2: imshow draws it over x in [1.5, 2.5], y in [2.5, 3.5]
+    _, ax = plt.subplots()
+    ax.imshow(image)
+    plot.draw_boxes(ax, torch.tensor([[2.0, 3, 3, 4]]))
+    (rect,) = ax.patches
+    assert rect.get_xy() == (1.5, 2.5) and (rect.get_width(), rect.get_height()) == (1.0, 1.0)
+    _, plain = plt.subplots()  # no image: the coordinates are drawn as given
+    plot.draw_boxes(plain, torch.tensor([[2.0, 3, 3, 4]]))
+    assert plain.patches[0].get_xy() == (2.0, 3.0)
     plt.close("all")

@@ -88,13 +88,19 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
     ``"bottom"`` writes it inside the box, on its bottom edge, so that two sets of boxes drawn
     on the same axes (ground truth and detections, say) keep their labels apart. The axes are
     assumed to point down, as after ``imshow``.
+
+    Boxes are in pixel-edge coordinates (torchvision's: a box around pixel ``(0, 0)`` alone is
+    ``(0, 0, 1, 1)``). ``imshow`` puts pixel centres at integers, so on axes that show an image
+    the boxes are drawn ½ pixel up and to the left, around the pixels they cover.
     """
     if label_at not in ("top", "bottom"):
         raise ValueError(f"label_at must be 'top' or 'bottom', got {label_at!r}")
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4).tolist()
     y_low, y_high = sorted(ax.get_ylim())
     room = 0.07 * (y_high - y_low)  # about one line of 8-point text on a plot a few inches high
+    shift = -0.5 if ax.images else 0.0
     for i, (x1, y1, x2, y2) in enumerate(boxes):
+        x1, y1, x2, y2 = x1 + shift, y1 + shift, x2 + shift, y2 + shift
         color = colors if isinstance(colors, str) else (colors[i % len(colors)] if colors else PALETTE[i % len(PALETTE)])
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
                                linewidth=linewidth, linestyle=linestyle))
