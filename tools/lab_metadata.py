@@ -110,6 +110,20 @@ REIMPLEMENTS = {  # lab stem -> {answer cell id: the library names its exercise 
         "cd3025be": ["cvbook.detection.proposals.similarity"],
         "592340b0": ["cvbook.detection.proposals.selective_search"],
     },
+    "lab14_training_well": {
+        "l14-a3": ["torch.optim.lr_scheduler.OneCycleLR", "cvbook.lr_schedule.LRSchedule"],
+    },
+    "lab15_instance_segmentation": {
+        "l15-a1": ["torchvision.ops.roi_align", "torchvision.ops.RoIAlign", "cvbook.segmentation.roi_align.roi_align"],
+        "l15-a2": ["pycocotools.mask.encode", "pycocotools.mask.iou"],
+    },
+    "lab16_autoencoders": {
+        "l16-a1": ["sklearn.decomposition.PCA"],
+        "l16-a3": ["sklearn.neighbors.KNeighborsClassifier"],
+    },
+    "lab17_stereo": {
+        "l17-a1": ["cvbook.geometry.stereo.cost_volume"],
+    },
 }
 
 
