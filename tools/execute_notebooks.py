@@ -47,7 +47,7 @@ def merge_streams(outputs: list) -> list:
     return merged
 
 
-def photographs_as_jpeg(outputs: list, quality: int = 88) -> list:
+def photographs_as_jpeg(outputs: list, quality: int = 80) -> list:
     """Store a PNG figure as JPEG when it is a photograph: JPEG takes under 60 % of its bytes.
 
     Line plots stay PNG (sharp edges, few colours: PNG is smaller and exact); image grids and
