@@ -14,6 +14,16 @@ settings.register_profile("cvbook", derandomize=True)
 settings.load_profile("cvbook")
 
 
+@pytest.fixture(autouse=True)
+def settings_read_again_after_each_test():
+    """`cvbook.profile.settings()` reads the environment once per process; a test that changes
+    ``CVBOOK_*`` variables calls ``profile.reload()``, and this puts the settings back after it."""
+    yield
+    from cvbook import profile
+
+    profile.reload()
+
+
 def reference(module: str):
     """Import an independent reference implementation (d2l, pycocotools, scikit-learn, ...).
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 import torch
 
-from cvbook import data
+from cvbook import data, profile
 from cvbook.data.sources import files
 from notebooks import ROOT
 
@@ -37,6 +37,7 @@ def served(tmp_path, monkeypatch):
     (tmp_path / "table.json").write_text(json.dumps(table))
     monkeypatch.setenv("CVBOOK_SOURCES", str(tmp_path / "table.json"))
     monkeypatch.setenv("CVBOOK_DATA", str(tmp_path / "cache"))
+    profile.reload()
     yield
     server.shutdown()
 

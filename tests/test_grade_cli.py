@@ -154,3 +154,35 @@ def test_options_reach_grading_and_feedback_unchanged(tmp_path, monkeypatch, no_
     assert not seen and "expected 4" in (tmp_path / "o" / "feedback" / "a.md").read_text(), "revealed without regrading"
     assert cli.main(["lab01", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--regrade", "--allow-library"]) == 0
     assert seen["options"] == {"allow_library": True}
+
+
+def test_a_private_variant_of_a_lab_is_graded_from_outside_the_checkout(tmp_path):
+    """An instructor's own lab: a copy of lab 1's source outside the repository with other points
+    and one more hidden check, handed out with `python -m cvbook.labs` and graded by its path."""
+    import nbformat
+
+    from cvbook.labs.cells import is_check
+
+    need_bubblewrap()
+    private, handout, subs = tmp_path / "private", tmp_path / "handout", tmp_path / "subs"
+    private.mkdir()
+    source = nbformat.read(corpus.SOURCE, as_version=4)
+    checks = [c for c in source.cells if is_check(c) and not c.metadata.get("cvbook", {}).get("hidden")]
+    checks[0].metadata.setdefault("cvbook", {})["points"] = 3
+    checks[1].metadata.setdefault("cvbook", {})["hidden"] = True
+    nbformat.write(source, private / "lab01_ours.ipynb")
+    made = subprocess.run([sys.executable, "-m", "cvbook.labs", str(private), str(handout)],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    handed_out = nbformat.read(handout / "lab01_ours.ipynb", as_version=4)
+    assert checks[1].id not in {c.id for c in handed_out.cells}, "a hidden check must stay out of the handout"
+    subs.mkdir()
+    shutil.copy(private / "lab01_ours.ipynb", subs / "alice.ipynb")  # every answer right
+    shutil.copy(handout / "lab01_ours.ipynb", subs / "bob.ipynb")  # the handout as it is
+    done = subprocess.run([sys.executable, "-m", "cvbook.grade", "private/lab01_ours.ipynb", "subs", "--out", "graded",
+                           "--jobs", "2", "--timeout", "30"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    book = rows(tmp_path / "graded" / "gradebook.csv")
+    maximum = f"{LAB.max_score + 2:g}"  # one check worth 3 instead of 1
+    assert (book["alice"]["score"], book["alice"]["max_score"]) == (maximum, maximum), book
+    assert book["bob"]["score"] == "0" and book["bob"]["status"] == "graded", book

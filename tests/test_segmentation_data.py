@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from cvbook import data
+from cvbook import data, profile
 from cvbook.data import nuclei, pets, shapes_segmentation, voc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,12 +79,15 @@ def served_standins(tmp_path, monkeypatch):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         real = json.loads((ROOT / "src" / "cvbook" / "data" / "sources.json").read_text())
         for name in datasets:
-            table[name] = {part: [dict(f, url=f"http://127.0.0.1:{server.server_address[1]}/{name}/{f['file']}",
-                                       md5=hashlib.md5((built / name / f["file"]).read_bytes()).hexdigest())
+            upstream = ("url", "urls", "md5", "sha1", "sha256")  # the stand-in's own address and checksum instead
+            table[name] = {part: [{**{k: v for k, v in f.items() if k not in upstream},
+                                   "urls": [f"http://127.0.0.1:{server.server_address[1]}/{name}/{f['file']}"],
+                                   "md5": hashlib.md5((built / name / f["file"]).read_bytes()).hexdigest()}
                                   for f in files] for part, files in real[name].items()}
         (tmp_path / "sources.json").write_text(json.dumps(table))
         monkeypatch.setenv("CVBOOK_SOURCES", str(tmp_path / "sources.json"))
         monkeypatch.setenv("CVBOOK_DATA", str(tmp_path / "data"))
+        profile.reload()
         return server
 
     yield serve
@@ -145,6 +148,7 @@ def test_real_segmentation_sets_fail_fast_offline(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     monkeypatch.setenv("CVBOOK_DATA", str(tmp_path))
     monkeypatch.delenv("CVBOOK_SOURCES", raising=False)
+    profile.reload()
     for name in ("voc2012", "oxford-iiit-pet"):
         with pytest.raises(data.DatasetUnavailableError, match="quick profile"):
             data.load(name)

@@ -35,7 +35,7 @@ def lr_factor(step: int, total: int, *, warmup: int = 0, decay: str = "constant"
 
 @dataclass(frozen=True)
 class LRSchedule:
-    """The learning rate over a run of :func:`fit`, as a multiple of ``lr`` (:func:`lr_factor`).
+    """The learning rate over a run of :func:`cvbook.train.fit`, as a multiple of ``lr`` (:func:`lr_factor`).
 
     ``warmup`` steps of linear warm-up, then ``decay``: ``"constant"`` (stay at ``lr``) or
     ``"cosine"`` (a half cosine down to ``final × lr`` at the last planned step).

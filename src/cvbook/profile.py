@@ -12,16 +12,12 @@ The profile and the other run-wide choices are one frozen :class:`Settings`, rea
 environment once, at the first call of :func:`settings`. No other module of the library reads the
 environment (``cvbook.grade`` builds the environment of its sandboxes, which is another matter):
 
-=====================  ==========================================  ===============================
-variable               setting                                     default
-=====================  ==========================================  ===============================
-``CVBOOK_PROFILE``     ``profile``: ``quick`` | ``full`` | ``auto``  ``auto``
-``CVBOOK_DATA``        ``data_root``: where datasets are kept        ``~/.cache/cvbook``
-``CVBOOK_SOURCES``     ``sources_path``: the dataset source table    the packaged ``sources.json``
-``CVBOOK_MAX_STEPS``   ``max_steps``: optimiser steps per ``fit``    none (no cap)
-``CVBOOK_MAX_BATCH``   ``max_batch``: items per training batch       none (no cap)
-``CVBOOK_MAX_ITEMS``   ``max_items``: items per dataset (:class:`ItemCaps`)  none (no cap)
-=====================  ==========================================  ===============================
+- ``CVBOOK_PROFILE``: ``profile``, ``quick`` | ``full`` | ``auto`` (default ``auto``);
+- ``CVBOOK_DATA``: ``data_root``, where datasets are kept (default ``~/.cache/cvbook``);
+- ``CVBOOK_SOURCES``: ``sources_path``, the dataset source table (default the packaged ``sources.json``);
+- ``CVBOOK_MAX_STEPS``: ``max_steps``, optimiser steps per ``fit`` (default none: no cap);
+- ``CVBOOK_MAX_BATCH``: ``max_batch``, items per training batch (default none);
+- ``CVBOOK_MAX_ITEMS``: ``max_items``, items per dataset, an :class:`ItemCaps` (default none).
 
 The three caps exist for the full-profile rehearsal (``tools/rehearsal``), which runs every
 notebook's real code path on a handful of items; :func:`banner` prints them, so a capped run says

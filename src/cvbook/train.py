@@ -214,41 +214,41 @@ def fit(
     """Train ``model`` on ``train_loader`` for ``epochs`` passes or ``steps`` optimiser steps.
 
     How long:
-        epochs: passes over the loader; or
-        steps: optimiser steps (the loader is cycled). Give exactly one of the two.
+        - ``epochs``: passes over the loader; or
+        - ``steps``: optimiser steps (the loader is cycled). Give exactly one of the two.
 
     What is minimised:
-        loss_fn: supervised learning, ``loss_fn(model(x), y)`` on batches ``(x, y)``; or
-        step: ``step(model, batch) -> {name: scalar loss}``. Give exactly one of the two.
-        loss_weights: multiplies each named loss in the sum that is minimised (default 1).
-        metrics: with ``loss_fn``, ``{name: metric(outputs, y) -> float}``; default
-            ``{"accuracy": ...}`` when ``loss_fn`` is a ``CrossEntropyLoss``.
+        - ``loss_fn``: supervised learning, ``loss_fn(model(x), y)`` on batches ``(x, y)``; or
+        - ``step``: ``step(model, batch) -> {name: scalar loss}``. Give exactly one of the two.
+        - ``loss_weights``: multiplies each named loss in the sum that is minimised (default 1).
+        - ``metrics``: with ``loss_fn``, ``{name: metric(outputs, y) -> float}``; default
+          ``{"accuracy": ...}`` when ``loss_fn`` is a ``CrossEntropyLoss``.
 
     At the end of each period (an epoch, or ``eval_every`` steps):
-        val_loader: evaluated (in eval mode); its averages are recorded as ``val_<name>``.
-        eval_every: with ``steps``, the period in steps (default: the loader's length).
-        on_epoch_end: called as ``on_epoch_end(epoch, model)`` (to unfreeze layers halfway, say);
-            a dict it returns is recorded in the period's row.
+        - ``val_loader``: evaluated (in eval mode); its averages are recorded as ``val_<name>``.
+        - ``eval_every``: with ``steps``, the period in steps (default: the loader's length).
+        - ``on_epoch_end``: called as ``on_epoch_end(epoch, model)`` (to unfreeze layers halfway,
+          say); a dict it returns is recorded in the period's row.
 
     The optimiser and its learning rate:
-        optimizer: defaults to ``AdamW(model.parameters(), lr, weight_decay)``; frozen
-            parameters have no gradient and are left alone, also when unfrozen later.
-        lr_schedule: an :class:`LRSchedule` (warm-up, then constant or cosine decay, planned over
-            the whole run), or a torch scheduler (or ``scheduler(optimizer)`` factory) stepped
-            every step, e.g. ``OneCycleLR``; default: ``lr`` throughout.
+        - ``optimizer``: defaults to ``AdamW(model.parameters(), lr, weight_decay)``; frozen
+          parameters have no gradient and are left alone, also when unfrozen later.
+        - ``lr_schedule``: an :class:`LRSchedule` (warm-up, then constant or cosine decay, planned
+          over the whole run), or a torch scheduler (or ``scheduler(optimizer)`` factory) stepped
+          every step, e.g. ``OneCycleLR``; default: ``lr`` throughout.
 
     Where, in what precision, what is shown:
-        device: where to train; default :func:`cvbook.profile.device`.
-        amp: mixed precision on CUDA (see :func:`amp_dtype`); ignored elsewhere.
-        report: a :class:`Report` (bar, one summary line per period, a line every few steps);
-            :data:`QUIET` shows nothing.
+        - ``device``: where to train; default :func:`cvbook.profile.device`.
+        - ``amp``: mixed precision on CUDA (see :func:`amp_dtype`); ignored elsewhere.
+        - ``report``: a :class:`Report` (bar, one summary line per period, a line every few steps);
+          :data:`QUIET` shows nothing.
 
     When to stop early:
-        time_budget: stop after the step during which this many seconds of training passed.
-        max_steps: stop after this many optimiser steps; max_batch: keep at most this many items
-            of every training batch. Both default to the settings (:func:`cvbook.profile.settings`,
-            no cap unless the rehearsal sets one); a run stopped early records
-            ``stopped_by_budget`` or ``stopped_by_cap`` in its history.
+        - ``time_budget``: stop after the step during which this many seconds of training passed.
+        - ``max_steps``: stop after this many optimiser steps; ``max_batch``: keep at most this many items
+          of every training batch. Both default to the settings (:func:`cvbook.profile.settings`,
+          no cap unless the rehearsal sets one); a run stopped early records
+          ``stopped_by_budget`` or ``stopped_by_cap`` in its history.
 
     Shapes: whatever ``model`` and ``loss_fn``/``step`` agree on; a batch's first field has the
     batch size along its first dimension (``(B, ...)`` tensor) or as its length (a list of ``B``

@@ -186,7 +186,7 @@ class RandomMultiScaleFeatures(nn.Module):
     sizes of Ustyuzhaninov et al. at a fraction of the cost. Nothing is trained.
 
     ``forward``: images ``(B, 3, H, W)`` in ``[0, 1]`` ``-> {"down1": (B, channels, H, W),
-    "down2": (B, channels, H/2, W/2), ...}`` (floor division); :attr:`layer_names` lists the keys.
+    "down2": (B, channels, H/2, W/2), ...}`` (floor division); ``layer_names`` lists the keys.
     """
 
     def __init__(self, channels: int = 64, kernel_size: int = 5, scales: int = 4, seed: int = 0) -> None:

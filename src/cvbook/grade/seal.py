@@ -11,7 +11,7 @@ lab uses and takes a snapshot of them. Every check cell then starts with a call 
   ``torch.Tensor``, and the code and defaults of their Python functions;
 - binds the names that the lab's own cells imported (``check``, ``labs``, ``skm``, ...) to the
   genuine objects again;
-- puts the shell back as it was (:meth:`_Snapshot.restore_shell`): input and AST transformers,
+- puts the shell back as it was (``_Snapshot.restore_shell``): input and AST transformers,
   custom exception handlers, event callbacks, methods patched on the shell's or the kernel's
   classes or instance, ``sys`` hooks (display, except, trace, profile, in every thread), the input
   and output history, the last exception, and the cached text of the check cells run so far;
@@ -258,7 +258,7 @@ _current: list[_Snapshot] = []  # the installed snapshot
 
 
 def reset() -> str:
-    """Put the shell back (:meth:`_Snapshot.restore_shell`) and return, as JSON, the check calls
+    """Put the shell back (``_Snapshot.restore_shell``) and return, as JSON, the check calls
     the last cell recorded (``[[passed, name, message], ...]``; ``[]`` outside check cells).
 
     IPython applies input transformers before any hook of a cell runs, so a transformer that an
