@@ -1,6 +1,9 @@
 """Notebook hygiene: in the toc, executed in order without errors, small, badges right."""
+import base64
+import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -94,6 +97,42 @@ def test_figures_are_readable(path):
         if cell.cell_type == "code":
             low = re.findall(r"dpi\s*=\s*(\d+)", cell.source)
             assert all(int(d) >= 72 for d in low), f"{rel(path)} cell {i} draws at dpi={low}: keep the default"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=rel)
+def test_figure_text_is_readable_on_the_page(path):
+    """Every figure's smallest text is at least 8 pt at the page's width (tools/figure_text.py).
+
+    `make execute` records each figure's smallest drawn font and dpi; the committed image gives its
+    width. A figure without the record was not produced by `make execute`: re-execute the notebook.
+    """
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from figure_text import MIN_PAGE_PT, page_pt
+
+    nb = nbformat.read(path, as_version=4)
+    small, unmeasured = [], []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            mime = next((m for m in ("image/png", "image/jpeg") if m in data), None)
+            if out.output_type != "display_data" or mime is None:
+                continue
+            record = out.get("metadata", {}).get("cvbook")
+            if record is None:
+                unmeasured.append(i)
+                continue
+            if record["min_font_pt"] is None:
+                continue  # no text drawn (an image grid without titles)
+            width = Image.open(io.BytesIO(base64.b64decode(data[mime]))).width
+            pt = page_pt(record["min_font_pt"], record["dpi"], width)
+            if pt < MIN_PAGE_PT:
+                small.append(f"cell {i}: {record['min_font_pt']:g} pt font in a {width}-px-wide image "
+                             f"-> {pt:.1f} pt on the page")
+    assert not unmeasured, f"{rel(path)} cells {unmeasured}: figures without a text record; run `make execute`"
+    assert not small, f"{rel(path)}: text under {MIN_PAGE_PT:g} pt on the page (narrower figure or larger font):\n" \
+        + "\n".join(small)
 
 
 MATPLOTLIB_REPR = re.compile(r"^(\[?<matplotlib\.|Text\(-?[\d.]+, -?[\d.]+, |\[?<Axes|\(-?[\d.]+, -?[\d.]+\)$)")

@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +29,13 @@ os.environ.setdefault("CVBOOK_PROFILE", "quick")
 os.environ["PYTHONHASHSEED"] = "0"
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# An IPython directory of our own whose startup file installs the figure text measurement.
+_ipython_dir = Path(tempfile.mkdtemp(prefix="cvbook-ipython-"))
+(_ipython_dir / "profile_default" / "startup").mkdir(parents=True)
+(_ipython_dir / "profile_default" / "startup" / "00-figure-text.py").write_text(
+    f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+    "import figure_text\nfigure_text.install()\ndel sys.path[0], figure_text, sys\n")
+os.environ["IPYTHONDIR"] = str(_ipython_dir)
 
 
 def source_hash(source: str) -> str:
