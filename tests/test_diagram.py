@@ -105,3 +105,31 @@ def test_dataflow_finds_unet_concatenations_and_a_shared_pooling_twice():
     ax = plot_dataflow(UNet(1, 2, base_channels=4, depth=2), (1, 1, 16, 16), title="U-Net")
     assert ax.get_title() == "U-Net" and ax.get_ylabel() and ax.get_xlabel()
     assert list(ax.collections[0].get_offsets()[:, 1]) == [16, 16, 16, 8, 8, 8, 4, 4, 4, 8, 8, 8, 16, 16, 16, 16]
+
+
+def _texts_and_width(ax) -> tuple[list[float], float]:
+    from matplotlib.text import Text
+
+    fig = ax.figure
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    width = fig.get_size_inches()[0]
+    matplotlib.pyplot.close(fig)
+    return sizes, width
+
+
+def test_diagrams_draw_every_text_at_10_pt_in_figures_at_most_9_5_inches_wide():
+    # page pt = size × dpi/96 × 790 px / width: 10 pt at ≤ 9.5 in (≈ 950 px at 100 dpi) stays ≥ 8 pt
+    from cvbook.backbones.diagram import MAX_WIDTH_IN, TEXT_PT
+    from cvbook.segmentation.unet import UNet
+
+    assert TEXT_PT == 10.0 and MAX_WIDTH_IN == 9.5
+    with torch.device("meta"):
+        wide_chain = plot_layer_shapes(resnet.resnet18(), (1, 3, 224, 224))  # 23 layers
+    figures = [wide_chain,
+               plot_block(inception.Inception(*inception.GOOGLENET["3a"]), (1, 192, 28, 28)),  # 4 branches
+               plot_dataflow(UNet(1, 2, base_channels=4, depth=3), (1, 1, 32, 32))]  # 25 layers
+    for ax in figures:
+        sizes, width = _texts_and_width(ax)
+        assert len(sizes) > 10 and min(sizes) >= 10.0, (ax.get_title(), min(sizes))
+        assert width <= 9.5, (ax.get_title(), width)

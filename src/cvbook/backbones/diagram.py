@@ -13,6 +13,12 @@ pass of the model (on the ``meta`` device for large networks), never from a hand
   U-Net), every layer at the height of its map, and every connection that the forward pass
   really makes (found by :func:`dataflow`, which follows the tensors), skips and merges included.
 
+Every text of these figures is drawn at :data:`TEXT_PT` (10 pt, matplotlib's default), and
+the default figure sizes stay at most :data:`MAX_WIDTH_IN` (9.5 in) wide: a figure of that width
+is scaled to the book's 790-px column by about 0.8, which keeps its smallest text at 8 pt or more
+on the page (see ``tools/figure_text.py``). Notebooks that pass their own axes should keep the
+figure as narrow (wider figures: put panels in rows, not side by side).
+
 >>> from cvbook.backbones.lenet import LeNet5
 >>> ax = plot_layer_shapes(LeNet5(), (1, 1, 28, 28), title="LeNet-5")  # doctest: +SKIP
 """
@@ -31,8 +37,11 @@ from torch import nn
 
 from cvbook.backbones.summary import LayerInfo, layer_shapes
 
-__all__ = ["structural_layers", "short_name", "plot_layer_shapes", "BlockBox", "block_boxes", "plot_block",
+__all__ = ["TEXT_PT", "MAX_WIDTH_IN", "structural_layers", "short_name", "plot_layer_shapes", "BlockBox", "block_boxes", "plot_block",
            "FlowNode", "dataflow", "plot_dataflow"]
+
+TEXT_PT = 10.0  # every text of a diagram, in points at the figure's scale
+MAX_WIDTH_IN = 9.5  # widest default figure: 10 pt shrinks to 8 pt on the page at about 10 in
 
 # Layers that only rescale or gate values, drawn as a suffix of the layer before them.
 _ELEMENTWISE = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "ReLU": "ReLU", "Dropout": "dropout", "Flatten": "flatten",
@@ -96,13 +105,13 @@ def plot_layer_shapes(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axe
     if not rows:
         raise ValueError(f"{type(model).__name__} has no convolution, pooling or linear layer to draw.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(4.0, 0.32 * len(rows) + 2), 3.6))
+        _, ax = plt.subplots(figsize=(min(MAX_WIDTH_IN, max(4.5, 0.3 * len(rows) + 2.5)), 4.0))
     shapes = [_channels_and_side(tuple(input_shape))] + [_channels_and_side(r.output_shape) for r in rows]
     x = list(range(len(shapes)))
     ax.plot(x, [c for c, _ in shapes], "o-", color="tab:blue", label="channels (features)")
     ax.plot(x, [s for _, s in shapes], "s-", color="tab:orange", label="height of the map")
     ax.set_yscale("log", base=2)
-    ax.set_xticks(x, ["input"] + [short_name(r) for r in rows], rotation=90, fontsize=7)
+    ax.set_xticks(x, ["input"] + [short_name(r) for r in rows], rotation=90, fontsize=TEXT_PT)
     ax.set(title=title or type(model).__name__, xlabel="layer (in the order they run)",
            ylabel="output size (log scale)")
     params = [0] + [r.params for r in rows]
@@ -113,7 +122,7 @@ def plot_layer_shapes(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axe
     ax.set_zorder(twin.get_zorder() + 1)  # the lines above the bars
     ax.patch.set_visible(False)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.legend(handles=handles, fontsize=TEXT_PT, loc="best")
     return ax
 
 
@@ -218,10 +227,10 @@ def plot_block(module: nn.Module, input_shape: tuple[int, ...], *, ax: Axes | No
     columns = max(b.column for b in boxes) + 1
     depth = max(b.row for b in boxes) + 1
     if ax is None:
-        _, ax = plt.subplots(figsize=(2.3 * columns + 0.5, 1.0 * depth + 2.4))
+        _, ax = plt.subplots(figsize=(min(MAX_WIDTH_IN, 2.3 * columns + 0.3), 1.1 * depth + 2.4))
     width = 1.0  # one column per branch
     centre = (columns - 1) * width / 2
-    style = dict(ha="center", va="center", fontsize=7.5)
+    style = dict(ha="center", va="center", fontsize=TEXT_PT)
     ax.text(centre, 0, f"input\n{_shape_text(tuple(input_shape))}", bbox=dict(boxstyle="round", fc="#eeeeee"), **style)
     bottom = -(depth + 1)
     for box in boxes:
@@ -341,7 +350,7 @@ def plot_dataflow(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axes | 
 
     nodes, _ = dataflow(model, input_shape)
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(10.0, 0.42 * len(nodes) + 2), 4.2))
+        _, ax = plt.subplots(figsize=(min(MAX_WIDTH_IN, 0.42 * len(nodes) + 2), 4.8))
     sides = [input_shape[-2]] + [r.row.output_shape[-2] if len(r.row.output_shape) >= 3 else 1 for r in nodes]
     xs = list(range(len(sides)))
     ax.scatter(xs, sides, c=["0.3"] + ["tab:orange" if n.row.kind.startswith("ConvTranspose") else "tab:blue"
@@ -350,7 +359,7 @@ def plot_dataflow(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axes | 
         channels = node.row.output_shape[1] if len(node.row.output_shape) > 1 else ""
         label = ("up " if node.row.kind.startswith("ConvTranspose") else "") + short_name(node.row)
         ax.annotate(f"{label} → {channels}", (x, side), xytext=(0, 7), textcoords="offset points",
-                    rotation=90, ha="center", va="bottom", fontsize=8)
+                    rotation=90, ha="center", va="bottom", fontsize=TEXT_PT)
         for source in node.inputs:
             start = source + 1  # the input is x = 0
             skip = start != x - 1
@@ -359,9 +368,9 @@ def plot_dataflow(model: nn.Module, input_shape: tuple[int, ...], *, ax: Axes | 
             ax.annotate("", xy=(x, side), xytext=(start, sides[start]), arrowprops=style, zorder=2)
         if node.merge and len(node.inputs) > 1:
             ax.annotate("+" if node.merge == "add" else node.merge, (x, side), xytext=(4, -12),
-                        textcoords="offset points", fontsize=8, color="tab:red")
+                        textcoords="offset points", fontsize=TEXT_PT, color="tab:red")
     ax.set_yscale("log", base=2)
-    ax.set_xticks([0], ["input"], fontsize=8)
+    ax.set_xticks([0], ["input"], fontsize=TEXT_PT)
     ax.set_ylim(min(sides) / 2, max(sides) * 16)
     ax.set(title=title or type(model).__name__, xlabel="layers in the order they run (red: connections that jump over layers)",
            ylabel="side of the map (pixels, log scale)")
