@@ -82,3 +82,59 @@ def test_a_box_around_one_pixel_covers_that_pixel_on_an_image():
     plot.draw_boxes(plain, torch.tensor([[2.0, 3, 3, 4]]))
     assert plain.patches[0].get_xy() == (2.0, 3.0)
     plt.close("all")
+
+
+def test_grid_columns_wrap_a_wide_grid_at_a_divisor_of_the_asked_for_columns():
+    import pytest
+
+    assert plot.grid_columns(16, 16, 0.9) == 8  # 9.5 in holds 10 panels; 8 keeps the columns aligned
+    assert plot.grid_columns(8, 8, 1.6) == 4  # 5 fit; 4 divides 8
+    assert plot.grid_columns(7, 7, 1.6) == 5  # 7 is prime: as many as fit
+    assert plot.grid_columns(5, 3, 1.6) == 3 and plot.grid_columns(2, 8, 1.6) == 2  # fits: as asked
+    assert plot.grid_columns(3, 3, 20.0) == 1
+    with pytest.raises(ValueError, match="n >= 1"):
+        plot.grid_columns(0, 4, 1.0)
+
+
+def _page_pt_of(fig) -> float:
+    """The figure's smallest text as the book's page shows it (tools/figure_text.py's measure)."""
+    import io
+    import sys
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from figure_text import drawn_font_sizes, page_pt
+
+    smallest = min(drawn_font_sizes(fig))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=100)  # as the inline backend stores it
+    width = Image.open(buffer).width
+    plt.close(fig)
+    # the reference by hand: a figure wider than the 790-px column is scaled down to it
+    assert page_pt(10, 100, 1580) == 10 * 100 / 96 * 0.5
+    return page_pt(smallest, 100, width)
+
+
+def test_wide_grids_keep_their_text_at_8_points_on_the_page():
+    images = [np.full((32, 32), k / 16) for k in range(16)]
+    wide = plot.show_images(images, [f"image {k}" for k in range(16)], ncols=16, scale=1.6,
+                            title="Sixteen images asked for in one row, which would be 25.6 in wide")
+    assert len(wide.axes) == 16 and wide.get_figwidth() <= plot.MAX_WIDTH_IN
+    assert _page_pt_of(wide) >= 8
+    photo = np.zeros((40, 60, 3))
+    masks = [np.eye(40, 60, k, dtype=int) for k in range(4)]
+    fig = plot.show_masks(photo, masks, ["one", "two", "three", "four"], title="Four masks")
+    assert fig.get_figwidth() <= plot.MAX_WIDTH_IN and _page_pt_of(fig) >= 8
+    # the old layout, 1 + 4 panels of 3.2 in side by side, read 10 * 8.2 / 16 = 5 pt
+    old = plot.show_masks(photo, masks, ["one", "two", "three", "four"], max_width=16.0)
+    assert old.get_figwidth() == 16.0 and _page_pt_of(old) < 6
+
+
+def test_show_images_asks_for_one_title_per_image():
+    import pytest
+
+    with pytest.raises(ValueError, match="one title per image"):
+        plot.show_images([np.zeros((4, 4))] * 3, ["a", "b"])

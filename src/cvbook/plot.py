@@ -6,6 +6,7 @@ in ``[0, 1]``. Boxes are ``(N, 4)`` in pixel ``xyxy``.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -15,10 +16,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["to_numpy_image", "show_images", "filter_images", "draw_boxes", "show_boxes", "overlay_mask", "show_masks", "PALETTE"]
+__all__ = ["to_numpy_image", "show_images", "filter_images", "draw_boxes", "show_boxes", "overlay_mask", "show_masks",
+           "grid_columns", "PALETTE", "MAX_WIDTH_IN"]
 
 # Tableau's ten colours: distinct, and readable on photos.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+# The widest grid figure, in inches. The book's content column is 790 CSS pixels (8.2 in at 96
+# px per inch) and a wider image is scaled down to it, so 10-point titles on a figure 9.5 in wide
+# are read at 10 * 8.2 / 9.5 = 8.7 pt (tools/figure_text.py measures it; the book asks for 8).
+MAX_WIDTH_IN = 9.5
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -36,24 +43,61 @@ def to_numpy_image(image) -> np.ndarray:
     return image
 
 
-def show_images(images: Sequence, titles: Sequence[str] | None = None, *, ncols: int = 8,
-                title: str | None = None, scale: float = 1.6, cmap: str = "gray") -> Figure:
-    """Draw images in a grid, each with an optional title; returns the figure."""
-    n = len(images)
+def grid_columns(n: int, ncols: int, panel_in: float, max_width: float = MAX_WIDTH_IN) -> int:
+    """How many of ``ncols`` asked-for columns of ``panel_in``-inch panels fit in ``max_width`` inches.
+
+    When the asked-for grid is too wide it wraps to more rows: the number of columns becomes
+    the largest divisor of ``ncols`` that fits (16 columns become 8, so that each asked-for row
+    is two rows and a column still holds the same items), or, where no divisor of at least
+    half the room fits, as many columns as fit. At least one column.
+    """
+    if n < 1 or ncols < 1 or panel_in <= 0 or max_width <= 0:
+        raise ValueError(f"need n >= 1, ncols >= 1, panel_in > 0 and max_width > 0; got n={n}, ncols={ncols}, "
+                         f"panel_in={panel_in}, max_width={max_width}")
     ncols = min(ncols, n)
+    room = max(1, int(max_width / panel_in + 1e-9))
+    if ncols <= room:
+        return ncols
+    divisors = [d for d in range(room, 0, -1) if ncols % d == 0]
+    return divisors[0] if divisors and 2 * divisors[0] >= room else room
+
+
+def _wrapped(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points."""
+    chars = max(16, int(width_in * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in str(text).split("\n"))
+
+
+def show_images(images: Sequence, titles: Sequence[str] | None = None, *, ncols: int = 8,
+                title: str | None = None, scale: float = 1.6, cmap: str = "gray",
+                fontsize: float = 10, max_width: float = MAX_WIDTH_IN) -> Figure:
+    """Draw images in a grid, each with an optional title; returns the figure.
+
+    Each panel is ``scale`` inches wide; panel titles are ``fontsize`` points. A grid wider than
+    ``max_width`` inches wraps to more rows (see :func:`grid_columns`), so that the titles stay
+    readable when the page scales the figure down to its column (8.2 in): 10-pt titles on a
+    9.5-in figure read as 8.7 pt. A long ``title`` is broken into lines that fit the figure.
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images needs at least one image.")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {n} images but {len(titles)} titles; give one title per image (or '' for none).")
+    ncols = grid_columns(n, ncols, scale, max_width)
     nrows = (n + ncols - 1) // ncols
     # constrained layout leaves room for every title (tight_layout let a second row's titles
     # run into the images above them)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + (0.4 if title else 0)),
-                             squeeze=False, layout="constrained")
+    has_titles = titles is not None and any(str(t) for t in titles)
+    height = scale * nrows + (0.25 * nrows if has_titles else 0) + (0.4 if title else 0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, height), squeeze=False, layout="constrained")
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             ax.imshow(to_numpy_image(images[i]), cmap=cmap)
             if titles is not None:
-                ax.set_title(str(titles[i]), fontsize=9)
+                ax.set_title(str(titles[i]), fontsize=fontsize)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_wrapped(title, scale * ncols, 12))  # suptitles are "large": 12 pt
     return fig
 
 
@@ -80,7 +124,7 @@ def filter_images(weight, scale: float | None = None) -> list[np.ndarray]:
 
 def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Sequence[float] | None = None,
                colors: Sequence[str] | str | None = None, linewidth: float = 2.0, linestyle: str = "-",
-               label_at: str = "top") -> None:
+               label_at: str = "top", fontsize: float = 8) -> None:
     """Draw ``(N, 4)`` xyxy boxes on ``ax``, each with an optional label and score.
 
     ``label_at="top"`` writes the text just above the box's top-left corner (inside the box
@@ -92,6 +136,9 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
     Boxes are in pixel-edge coordinates (torchvision's: a box around pixel ``(0, 0)`` alone is
     ``(0, 0, 1, 1)``). ``imshow`` puts pixel centres at integers, so on axes that show an image
     the boxes are drawn ½ pixel up and to the left, around the pixels they cover.
+
+    Labels are ``fontsize`` points: 8 reads as 8 on the page in a figure up to 8.2 in wide (the
+    book's column); give 10 for panels side by side in a figure up to 10 in wide.
     """
     if label_at not in ("top", "bottom"):
         raise ValueError(f"label_at must be 'top' or 'bottom', got {label_at!r}")
@@ -111,18 +158,19 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
             text.append(f"{float(scores[i]):.2f}")
         if text:
             inside_top = label_at == "top" and y1 - y_low < room
-            ax.text(x1, y1 if label_at == "top" else y2, " ".join(text), color="white", fontsize=8,
+            ax.text(x1, y1 if label_at == "top" else y2, " ".join(text), color="white", fontsize=fontsize,
                     va="top" if inside_top else "bottom",
                     bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.85))
 
 
 def show_boxes(image, boxes, labels: Sequence[str] | None = None, scores: Sequence[float] | None = None,
-               *, title: str = "", ax: Axes | None = None, colors=None) -> Axes:
-    """Show ``image`` with its boxes; returns the axes."""
+               *, title: str = "", ax: Axes | None = None, colors=None, fontsize: float = 8,
+               label_at: str = "top") -> Axes:
+    """Show ``image`` with its boxes (labels ``fontsize`` points, see :func:`draw_boxes`); returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(to_numpy_image(image))
-    draw_boxes(ax, boxes, labels, scores, colors)
+    draw_boxes(ax, boxes, labels, scores, colors, fontsize=fontsize, label_at=label_at)
     ax.set(title=title, xlabel="x (pixels)", ylabel="y (pixels)")
     return ax
 
@@ -150,16 +198,28 @@ def matplotlib_rgb(color: str) -> tuple[float, float, float]:
     return to_rgb(color)
 
 
-def show_masks(image, masks: Sequence, titles: Sequence[str], *, title: str = "") -> Figure:
-    """The image, then each label mask over it, side by side."""
-    fig, axes = plt.subplots(1, 1 + len(masks), figsize=(3.2 * (1 + len(masks)), 3.4))
+def show_masks(image, masks: Sequence, titles: Sequence[str], *, title: str = "", panel: float = 3.2,
+               fontsize: float = 10, max_width: float = MAX_WIDTH_IN) -> Figure:
+    """The image, then each label mask over it, in panels ``panel`` inches wide; returns the figure.
+
+    The panels stand side by side while they fit in ``max_width`` inches and wrap to more rows
+    otherwise (as in :func:`show_images`), so that ``fontsize``-point titles stay readable.
+    """
+    if len(titles) != len(masks):
+        raise ValueError(f"got {len(masks)} masks but {len(titles)} titles; give one title per mask.")
+    n = 1 + len(masks)
+    ncols = grid_columns(n, n, panel, max_width)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols, (panel + 0.2) * nrows + (0.4 if title else 0)),
+                             squeeze=False, layout="constrained")
+    axes = axes.ravel()
     axes[0].imshow(to_numpy_image(image))
-    axes[0].set_title("image")
+    axes[0].set_title("image", fontsize=fontsize)
     for ax, mask, name in zip(axes[1:], masks, titles):
         ax.imshow(overlay_mask(image, mask))
-        ax.set_title(name)
+        ax.set_title(name, fontsize=fontsize)
     for ax in axes:
         ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_wrapped(title, panel * ncols, 12))
     return fig
