@@ -1,7 +1,7 @@
 """The corpus's attacks are real: without the grader's defences (the seal in the kernel, the
 sandbox around it, the feedback's redaction) each one earns the point it aims at, or leaks the
 hidden check's text, so the corpus tests those defences and not attacks that fail on their own.
-(With the defences they earn nothing: test_grade_sandbox.py; they leak nothing: test_grade_leaks.py.)"""
+(With the defences they earn nothing: test_grade_sandbox.py; they leak nothing: test_grade_sandbox.py too.)"""
 import base64
 import re
 import xml.etree.ElementTree as ElementTree

@@ -1,7 +1,7 @@
 """What the feedback says, without kernels (issue 20 §1, §2, §2b, §2c): check()'s messages and its
 collecting mode, scoring per check() call, the first error of the student's own code, blame of a
 blank earlier exercise, redaction of check-cell text, library calls found by reading the answer,
-tampered check cells. (Graded for real: test_grade_leaks.py.)"""
+tampered check cells. (Graded for real: test_grade_sandbox.py.)"""
 import base64
 import sys
 

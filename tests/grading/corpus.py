@@ -285,7 +285,7 @@ get_ipython().set_custom_exc((AssertionError,), handler)
 # --- leaking the hidden check ------------------------------------------------------------------
 # Each collects the text of the cells the kernel runs later (the hidden check among them) and
 # raises what it found in a last cell of its own, whose error the feedback would show. Undefended
-# (plain nbval) each leaks (test_grade_attacks.py); graded, none may (test_grade_leaks.py).
+# (plain nbval) each leaks (test_grade_attacks.py); graded, none may (test_grade_sandbox.py).
 HIDDEN_MARK = "labels_b"  # a name only the hidden check's text holds (the attacks write it in two parts)
 LEAK_RAISE = f"""\
 leaked = [text for text in collected if {HIDDEN_MARK[:4]!r} + {HIDDEN_MARK[4:]!r} in text]
@@ -385,6 +385,12 @@ def leak(name: str) -> Callable[[Context], bytes]:
 LEAK_CASES = [*LEAKS, "leak_history", "leak_frames"]
 
 
+# the first error of the student's own code is in an early answer, a loop in a late one; and an
+# early answer cell that raises before its definition (the feedback leads with that error)
+EARLY_ERROR = "def accuracy(predicted, labels):\n    return ratio(predicted, labels)\n\ndef ratio(p, l):\n    return 1 / 0\n"
+LATE_LOOP = "import time\nwhile True:\n    time.sleep(0.01)"
+EARLY_CELL = "raise ValueError('my own early mistake')\n"
+
 LIBRARY_IOU = """\
 import torchvision.ops as ops
 
@@ -474,6 +480,9 @@ CASES = [
     Case("library_answer", lambda ctx: dump(notebook({**RIGHT, IOU: LIBRARY_IOU})), [1, 1, 1, 1, 0], "graded", flagged=True),
     *(Case(name, leak(name), [1, 1, 0, 1, 1] if name == "leak_custom_exc" else ALL, "graded", flagged=True)
       for name in LEAK_CASES),
+    Case("early_error", lambda ctx: dump(notebook({**RIGHT, ACC: EARLY_ERROR}, after={IOU: LATE_LOOP})),
+         [0, 1, 0, 1, 1], "timeout"),
+    Case("early_cell", lambda ctx: dump(notebook({**RIGHT, BER: EARLY_CELL + RIGHT[BER]})), [1, 0, 0.5, 1, 1], "graded"),
     Case("old_format", old_format, ALL, "graded"),
     Case("no_ids", no_ids, ALL, "graded"),
     Case("malformed_json", lambda ctx: dump(notebook(RIGHT))[:5000], NONE, "invalid-notebook"),
