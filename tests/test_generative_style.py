@@ -113,3 +113,51 @@ def test_random_multiscale_gram_tells_textures_apart():
         return float(style.style_loss(fx, {k: style.gram_matrix(v) for k, v in fy.items()}))
 
     assert distance(a, a) < 0.1 * distance(a, b) and distance(b, b) < 0.1 * distance(b, a)
+
+
+def test_lbfgs_pixels_reaches_the_weighted_least_squares_minimum():
+    """Two losses pull the image towards a and b with weights 1 and 3: the minimum is (a + 3 b) / 4."""
+    from cvbook import profile
+    from cvbook.generative.style_lbfgs import lbfgs_pixels
+
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 3, 8, 8, generator=generator) * 0.8 + 0.1, torch.rand(1, 3, 8, 8, generator=generator) * 0.8 + 0.1
+
+    def step(model, batch):
+        image = model()
+        return {"to_a": ((image - a) ** 2).mean(), "to_b": ((image - b) ** 2).mean(), "ignored": image.mean()}
+
+    image, history = lbfgs_pixels(step, torch.full((1, 3, 8, 8), 0.5), loss_weights={"to_a": 1.0, "to_b": 3.0},
+                                  iterations=50, device="cpu")
+    torch.testing.assert_close(image, (a + 3 * b) / 4, atol=2e-3, rtol=0)  # the start is 0.1 to 0.4 away
+    # The last entry is the returned image's loss; the first, the start's.
+    assert abs(history.steps["to_a"][-1] - float(((image - a) ** 2).mean())) < 1e-7
+    assert abs(history.steps["to_b"][0] - float(((0.5 - b) ** 2).mean())) < 1e-7
+    assert set(history.steps) == {"to_a", "to_b", "ignored"} and history.rows[-1]["train_to_b"] == history.steps["to_b"][-1]
+    with profile.override(max_steps=2):  # a rehearsal's cap: 2 iterations (their line searches may evaluate more)
+        _, capped = lbfgs_pixels(step, torch.full((1, 3, 8, 8), 0.5), loss_weights={"to_a": 1.0, "to_b": 3.0},
+                                 iterations=50, device="cpu")
+    assert capped.stopped_by_cap and not history.stopped_by_cap
+    assert len(capped.steps["to_a"]) < len(history.steps["to_a"])
+    with pytest.raises(ValueError, match="does not return"):
+        lbfgs_pixels(step, a, loss_weights={"to_c": 1.0}, device="cpu")
+    with pytest.raises(ValueError, match="empty"):
+        lbfgs_pixels(step, a, loss_weights={}, device="cpu")
+
+
+def test_stylize_with_lbfgs_goes_further_than_adam_in_as_many_evaluations():
+    net = style.RandomMultiScaleFeatures(channels=16, kernel_size=5, scales=3, seed=0)
+    before = [p.clone() for p in net.parameters()]
+    grid = torch.arange(32.0)
+    content = 0.1 + 0.8 * torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    texture = (0.2 + 0.6 * ((grid[None, :] // 4) % 2).expand(32, 32))[None, None].expand(1, 3, -1, -1).contiguous()
+    common = dict(style_weight=1e6, content_layers=["down4"], style_layers=list(net.layer_names), device="cpu")
+    image, history = style.stylize(content, texture, net, steps=40, optimizer="lbfgs", **common)
+    _, adam = style.stylize(content, texture, net, steps=len(history.steps["style"]), lr=0.05, **common)
+    assert image.shape == content.shape and 0 <= image.min() and image.max() <= 1
+    assert history.steps["content"][0] < 1e-12  # started from the content image
+    assert history.steps["style"][-1] < 1e-2 * history.steps["style"][0]
+    assert history.steps["style"][-1] < adam.steps["style"][-1]
+    assert all(torch.equal(x, y) for x, y in zip(before, net.parameters()))
+    with pytest.raises(ValueError, match="optimizer"):
+        style.stylize(content, texture, net, optimizer="sgd")

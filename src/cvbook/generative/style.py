@@ -13,7 +13,8 @@ its deep features match a *content* image and its feature correlations (Gram mat
   (Ustyuzhaninov et al., 2017; He, Wang & Hopcroft, 2016), the quick profile's network: wide
   and multi-scale, it carries textures far better than a narrow random VGG, with no training;
 - :class:`PixelImage` and :func:`stylize`: the image as the only parameter of a module, trained
-  by :func:`cvbook.train.fit` (Adam) on a loader that yields one dummy batch.
+  by :func:`cvbook.train.fit` (Adam) on a loader that yields one dummy batch, or by L-BFGS
+  (:mod:`cvbook.generative.style_lbfgs`, Gatys et al.'s optimiser).
 """
 
 from __future__ import annotations
@@ -271,13 +272,19 @@ def style_transfer_step(extractor: nn.Module, content: Tensor, style: Tensor,
 
 def stylize(content: Tensor, style: Tensor, extractor: nn.Module, *, steps: int = 200, lr: float = 0.05,
             style_weight: float = 1e3, tv_weight: float = 1e-2, content_layers: Sequence[str] = CONTENT_LAYERS,
-            style_layers: Sequence[str] = STYLE_LAYERS, init: Tensor | None = None, device=None):
+            style_layers: Sequence[str] = STYLE_LAYERS, init: Tensor | None = None, device=None,
+            optimizer: str = "adam"):
     """Gatys et al.'s optimisation: returns ``(image (1, 3, H, W), history)``.
 
     Minimises ``content + style_weight · style + tv_weight · tv`` over the pixels of an image
-    started from ``init`` (default: the content image), with Adam for ``steps`` steps of
-    :func:`cvbook.train.fit` (full precision: no autocast).
+    started from ``init`` (default: the content image). ``optimizer="adam"``: Adam with learning
+    rate ``lr`` for ``steps`` steps of :func:`cvbook.train.fit` (full precision: no autocast);
+    ``optimizer="lbfgs"``: at most ``steps`` iterations of L-BFGS, as Gatys et al.
+    (:func:`cvbook.generative.style_lbfgs.lbfgs_pixels`; ``lr`` is not used, the line search
+    sets the step), with ``history.steps`` listing the losses at every evaluation.
     """
+    if optimizer not in ("adam", "lbfgs"):
+        raise ValueError(f"optimizer={optimizer!r}: choose 'adam' (through fit) or 'lbfgs' (Gatys et al.'s)")
     from cvbook import profile
     from cvbook.train import QUIET, fit
 
@@ -286,9 +293,15 @@ def stylize(content: Tensor, style: Tensor, extractor: nn.Module, *, steps: int 
     check_positive_int(steps, "steps")
     device = torch.device(device) if device is not None else profile.device()
     extractor = extractor.to(device)
-    model = PixelImage((content if init is None else init).to(device))
     step = style_transfer_step(extractor, content.to(device), style.to(device), content_layers, style_layers)
+    weights = {"content": 1.0, "style": style_weight, "tv": tv_weight}
+    if optimizer == "lbfgs":
+        from cvbook.generative.style_lbfgs import lbfgs_pixels
+
+        return lbfgs_pixels(step, content if init is None else init, loss_weights=weights, iterations=steps,
+                            device=device)
+    model = PixelImage((content if init is None else init).to(device))
     history = fit(model, [torch.zeros(1)], steps=steps, step=step, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
-                  loss_weights={"content": 1.0, "style": style_weight, "tv": tv_weight}, eval_every=steps,
+                  loss_weights=weights, eval_every=steps,
                   device=device, amp=False, report=QUIET)
     return model().detach().cpu(), history
