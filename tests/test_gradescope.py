@@ -1,8 +1,9 @@
 """The Gradescope autograder: its zip, its results.json, and a run of its run_autograder in a
 simulated Gradescope container (a bubblewrap namespace with a temporary tree bound at
 /autograder and this project's venv standing in for what setup.sh installs), whose scores must
-equal cvbook-grade's for the same notebooks."""
-import csv
+equal cvbook-grade's for the same notebooks: lab 1's source and its student version, which
+cvbook-grade scores full marks and 0 at every check (tests/test_grade_labs.py grades both; this
+test once graded them a second time, with cvbook-grade beside the autograder)."""
 import json
 import os
 import shutil
@@ -115,28 +116,17 @@ def test_run_autograder_in_a_simulated_container_scores_as_cvbook_grade(tmp_path
     if reason:
         (pytest.fail if IN_CI else pytest.skip)(f"bubblewrap cannot run here: {reason}")
     zip_path = gradescope.build(LAB, tmp_path / "autograder.zip", "cvbook (the test's venv)", Limits(cell_timeout=60))
-    submissions = {"right": corpus.SOURCE, "blank": corpus.STUDENT}
-    folder = tmp_path / "class"
-    folder.mkdir()
-    for name, notebook in submissions.items():
-        shutil.copy(notebook, folder / f"{name}.ipynb")
-    cli = subprocess.Popen([sys.executable, "-m", "cvbook.grade", "lab01", str(folder), "--out", str(tmp_path / "graded"),
-                            "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    scores = {}
-    try:
-        for name, notebook in submissions.items():
-            root = simulated_container(tmp_path, zip_path, notebook, name)
-            done = run_autograder(root)
-            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-            results = json.loads((root / "results" / "results.json").read_text())
-            scores[name] = results
-    finally:
-        _, stderr = cli.communicate(timeout=900)
-    assert cli.returncode == 0, stderr[-3000:]
-    gradebook = {row["student"]: row for row in csv.DictReader(open(tmp_path / "graded" / "gradebook.csv"))}
-    for name, results in scores.items():
-        assert results["score"] == float(gradebook[name]["score"]), (name, results, gradebook[name])
-        by_test = [t["score"] for t in results["tests"]]
-        assert by_test == [float(gradebook[name][c.id]) for c in LAB.checks], name
-    assert scores["right"]["score"] == LAB.max_score and scores["blank"]["score"] == 0
-    assert any("Hint:" in t["output"] for t in scores["blank"]["tests"])
+    # what cvbook-grade gives each check of these notebooks (test_grade_labs.py: the source scores
+    # full marks, the unchanged student version 0 with a hint)
+    submissions = {"right": (corpus.SOURCE, [c.points for c in LAB.checks]), "blank": (corpus.STUDENT, [0.0] * len(LAB.checks))}
+    for name, (notebook, expected) in submissions.items():
+        root = simulated_container(tmp_path, zip_path, notebook, name)
+        done = run_autograder(root)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        results = json.loads((root / "results" / "results.json").read_text())
+        assert [t["score"] for t in results["tests"]] == expected, (name, results)
+        assert [t["max_score"] for t in results["tests"]] == [c.points for c in LAB.checks], name
+        assert results["score"] == sum(expected), (name, results)
+        if name == "blank":
+            assert any("Hint:" in t["output"] for t in results["tests"])
+    assert sum(submissions["right"][1]) == LAB.max_score > 0
