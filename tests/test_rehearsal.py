@@ -36,10 +36,12 @@ def guard_module():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("standins")
-    datasets.build_all(folder)
-    return folder
+def built() -> Path:
+    """The stand-ins the rehearsal serves (_build/rehearsal/standins, built once per change of the
+    stand-in modules or the sources table, under a lock shared with the rehearsal's workers)."""
+    from rehearsal import prepare
+
+    return prepare.standins()
 
 
 @pytest.fixture
