@@ -127,7 +127,7 @@ def test_lbfgs_pixels_reaches_the_weighted_least_squares_minimum():
         image = model()
         return {"to_a": ((image - a) ** 2).mean(), "to_b": ((image - b) ** 2).mean(), "ignored": image.mean()}
 
-    image, history = lbfgs_pixels(step, torch.full((1, 3, 8, 8), 0.5), loss_weights={"to_a": 1.0, "to_b": 3.0},
+    image, history = lbfgs_pixels(step, style.PixelImage(torch.full((1, 3, 8, 8), 0.5)), loss_weights={"to_a": 1.0, "to_b": 3.0},
                                   iterations=50, device="cpu")
     torch.testing.assert_close(image, (a + 3 * b) / 4, atol=2e-3, rtol=0)  # the start is 0.1 to 0.4 away
     # The last entry is the returned image's loss; the first, the start's.
@@ -135,14 +135,17 @@ def test_lbfgs_pixels_reaches_the_weighted_least_squares_minimum():
     assert abs(history.steps["to_b"][0] - float(((0.5 - b) ** 2).mean())) < 1e-7
     assert set(history.steps) == {"to_a", "to_b", "ignored"} and history.rows[-1]["train_to_b"] == history.steps["to_b"][-1]
     with profile.override(max_steps=2):  # a rehearsal's cap: 2 iterations (their line searches may evaluate more)
-        _, capped = lbfgs_pixels(step, torch.full((1, 3, 8, 8), 0.5), loss_weights={"to_a": 1.0, "to_b": 3.0},
+        _, capped = lbfgs_pixels(step, style.PixelImage(torch.full((1, 3, 8, 8), 0.5)),
+                                 loss_weights={"to_a": 1.0, "to_b": 3.0},
                                  iterations=50, device="cpu")
     assert capped.stopped_by_cap and not history.stopped_by_cap
     assert len(capped.steps["to_a"]) < len(history.steps["to_a"])
     with pytest.raises(ValueError, match="does not return"):
-        lbfgs_pixels(step, a, loss_weights={"to_c": 1.0}, device="cpu")
+        lbfgs_pixels(step, style.PixelImage(a), loss_weights={"to_c": 1.0}, device="cpu")
     with pytest.raises(ValueError, match="empty"):
-        lbfgs_pixels(step, a, loss_weights={}, device="cpu")
+        lbfgs_pixels(step, style.PixelImage(a), loss_weights={}, device="cpu")
+    with pytest.raises(ValueError, match="trainable parameters"):
+        lbfgs_pixels(step, style.PixelImage(a).requires_grad_(False), loss_weights={"to_a": 1.0}, device="cpu")
 
 
 def test_stylize_with_lbfgs_goes_further_than_adam_in_as_many_evaluations():

@@ -44,7 +44,7 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/16_instance_segmentation``: data, labs.check, metrics.detection, metrics.segmentation, plot, profile, segmentation.mask_rcnn, segmentation.panoptic, segmentation.roi_align, train
 - ``book/17_autoencoders``: data, generative.autoencoder, generative.compression, labs.check, plot, profile, train
 - ``book/18_variational_autoencoders``: data, generative.disentangle, generative.vae, labs.check, plot, profile, train
-- ``book/19_style_transfer``: data, generative.adain, generative.style, labs.check, profile, segmentation.receptive_field
+- ``book/19_style_transfer``: data, generative.adain, generative.style, generative.style_lbfgs, labs.check, profile, segmentation.receptive_field
 - ``book/20_beyond_2d``: data, generative.compression, generative.superres, geometry.rotated, geometry.scene_graph, geometry.stereo, labs.check, plot, profile, train
 - ``book/grading``: grade.source, profile
 - ``book/interactive_figures``: profile, widgets

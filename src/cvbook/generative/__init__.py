@@ -5,6 +5,7 @@
 - :mod:`~cvbook.generative.vae`: VAE, ELBO, reparameterisation, closed-form KL, β-VAE (chapter 18);
 - :mod:`~cvbook.generative.disentangle`: mutual information between latents and factors, MIG (chapter 18);
 - :mod:`~cvbook.generative.style`: Gram matrices, content/style/TV losses, style transfer, random multi-scale features (chapter 19);
+- :mod:`~cvbook.generative.style_lbfgs`: L-BFGS on the pixels, Gatys et al.'s optimiser (chapter 19);
 - :mod:`~cvbook.generative.adain`: adaptive instance normalisation and its losses (chapter 19);
 - :mod:`~cvbook.generative.superres`: SRCNN, learning the pixels bicubic interpolation misses (chapter 20).
 

@@ -295,12 +295,11 @@ def stylize(content: Tensor, style: Tensor, extractor: nn.Module, *, steps: int 
     extractor = extractor.to(device)
     step = style_transfer_step(extractor, content.to(device), style.to(device), content_layers, style_layers)
     weights = {"content": 1.0, "style": style_weight, "tv": tv_weight}
+    model = PixelImage((content if init is None else init).to(device))
     if optimizer == "lbfgs":
         from cvbook.generative.style_lbfgs import lbfgs_pixels
 
-        return lbfgs_pixels(step, content if init is None else init, loss_weights=weights, iterations=steps,
-                            device=device)
-    model = PixelImage((content if init is None else init).to(device))
+        return lbfgs_pixels(step, model, loss_weights=weights, iterations=steps, device=device)
     history = fit(model, [torch.zeros(1)], steps=steps, step=step, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
                   loss_weights=weights, eval_every=steps,
                   device=device, amp=False, report=QUIET)
