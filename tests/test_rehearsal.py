@@ -173,21 +173,28 @@ def test_weights_are_found_in_notebooks_and_package():
 
 
 def test_weights_standin_loads_offline_with_exact_keys(tmp_path):
+    """The weight stand-ins the rehearsal uses (prepare.torch_home(): built by weights.build once
+    per torch and torchvision, under a lock shared with the rehearsal's workers; a clean clone
+    builds them in its first session), not a second build of two of them here."""
     import torchvision
     from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
-    path, = weights.build(tmp_path, [torchvision.models.ResNet50_Weights.DEFAULT])
-    assert path == tmp_path / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
+    from rehearsal import prepare
+
+    torch_home = prepare.torch_home()
+    path, = weights.build(torch_home, [torchvision.models.ResNet50_Weights.DEFAULT])
+    assert path == torch_home / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
     state = torch.load(path, weights_only=True)
     reference = torchvision.models.resnet50().state_dict()
     assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in reference.items()}
-    coco = weights.expected_state_dict(FasterRCNN_ResNet50_FPN_Weights.COCO_V1)
+    coco_path = torch_home / "hub" / "checkpoints" / weights.file_name(FasterRCNN_ResNet50_FPN_Weights.COCO_V1)
+    coco = torch.load(coco_path, weights_only=True)
     assert "backbone.body.bn1.running_var" in coco and "backbone.body.bn1.num_batches_tracked" not in coco  # frozen BN
     assert coco["roi_heads.box_predictor.cls_score.weight"].shape == (91, 1024)
     code = ("import torchvision; m = torchvision.models.resnet50(weights='DEFAULT'); "
             "print(sum(p.numel() for p in m.parameters()))")
     log = tmp_path / "network.jsonl"
-    env = {"PATH": "/usr/bin:/bin", "TORCH_HOME": str(tmp_path), "CVBOOK_REHEARSAL_NETLOG": str(log),
+    env = {"PATH": "/usr/bin:/bin", "TORCH_HOME": str(torch_home), "CVBOOK_REHEARSAL_NETLOG": str(log),
            "PYTHONPATH": str(ROOT / "tools/rehearsal/guard")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
