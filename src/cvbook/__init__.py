@@ -36,7 +36,7 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/08_evaluating_detectors``: boxes, data, labs.check, metrics.detection, plot, profile
 - ``book/09_anchor_boxes``: boxes, data, detection.anchors, detection.offsets, detection.sliding, labs.check, plot, profile
 - ``book/10_ssd``: data, data.voc, detection.anchors, detection.evaluate, detection.ssd, labs.check, plot, profile, train
-- ``book/11_yolo``: backbones.summary, data, detection.yolo, detection.yolo_loss, labs.check, metrics.detection, plot, profile, train
+- ``book/11_yolo``: backbones.summary, boxes, data, detection.yolo, detection.yolo_loss, labs.check, metrics.detection, plot, profile, train
 - ``book/12_region_based``: data, data.pennfudan, detection.cascade, detection.mtcnn, detection.proposals, detection.yolo, detection.yolo_loss, labs.check, layers, metrics.detection, plot, profile, train
 - ``book/13_upsampling``: backbones.summary, labs.check, profile, segmentation.receptive_field, segmentation.upsample, widgets
 - ``book/14_fcn_segmentation``: backbones.diagram, backbones.summary, data, data.voc, labs.check, metrics.segmentation, plot, profile, segmentation.fcn, segmentation.losses, segmentation.upsample, train
