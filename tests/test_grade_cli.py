@@ -69,8 +69,11 @@ def test_a_grader_fault_stops_the_run_and_keeps_the_gradebook(tmp_path, monkeypa
         return result
 
     monkeypatch.setattr(run, "grade_one", good)
+    # the lab by its path: under the cwd (tmp_path) or an installed, not editable, package (make test-colab),
+    # "lab01" names no lab
+    lab01 = str(Path(__file__).resolve().parents[1] / "labs" / "solutions" / "lab01_measures.ipynb")
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["lab01", "subs", "--out", "out"]) == 0
+    assert cli.main([lab01, "subs", "--out", "out"]) == 0
     before = (out / "gradebook.csv").read_bytes()
     assert {r["score"] for r in rows(out / "gradebook.csv").values()} == {"5"}
 
@@ -81,7 +84,7 @@ def test_a_grader_fault_stops_the_run_and_keeps_the_gradebook(tmp_path, monkeypa
 
     monkeypatch.setattr(run, "grade_one", faulty)
     capsys.readouterr()
-    assert cli.main(["lab01", "subs", "--out", "out", "--regrade"]) == 3
+    assert cli.main([lab01, "subs", "--out", "out", "--regrade"]) == 3
     stderr = capsys.readouterr().err
     assert "grader fault on bob" in stderr and "graded_j1/rebuilt/bob.ipynb" in stderr, stderr
     assert "no score was written" in stderr and "Traceback" in stderr  # the grader's own traceback, for its author
@@ -90,7 +93,7 @@ def test_a_grader_fault_stops_the_run_and_keeps_the_gradebook(tmp_path, monkeypa
 
     # the cause fixed, the same command finishes the job
     monkeypatch.setattr(run, "grade_one", good)
-    assert cli.main(["lab01", "subs", "--out", "out"]) == 0
+    assert cli.main([lab01, "subs", "--out", "out"]) == 0
     assert (out / "gradebook.csv").read_bytes() == before
 
 

@@ -124,7 +124,10 @@ def test_the_command_with_a_roster_writes_one_row_per_student_and_the_lms_files(
     for name in ("doejane_101_90001_lab01.ipynb", "doejane_LATE_101_90007_lab01-1.ipynb", "leeann_102_90003_lab01.ipynb"):
         (subs / name).write_text("{}")
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["lab01", "download", "--out", "graded", "--roster", "roster.csv", "--format", "canvas",
+    # the lab by its path: under the cwd (tmp_path) or an installed, not editable, package (make test-colab),
+    # "lab01" names no lab
+    lab01 = str(Path(__file__).resolve().parents[1] / "labs" / "solutions" / "lab01_measures.ipynb")
+    assert cli.main([lab01, "download", "--out", "graded", "--roster", "roster.csv", "--format", "canvas",
                      "--format", "moodle", "--assignment", "Lab 1 (77)"]) == 0
     assert sorted(graded) == [("101", "doejane_LATE_101_90007_lab01-1.ipynb"), ("102", "leeann_102_90003_lab01.ipynb")]
     book = list(csv.DictReader(open(tmp_path / "graded" / "gradebook.csv")))
