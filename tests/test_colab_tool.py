@@ -71,3 +71,10 @@ def test_pins_are_compared_with_colabs_published_freeze(tmp_path):
     requirements.write_text("# python: 3.13\ntorch==2.11.0\nnumpy==2.0.2\nPyYAML==6.0.3\nnbval==0.11.0\n")
     assert test_colab.compare(requirements, freeze) == ["  numpy: pinned 2.0.2, Colab has 2.1.3",
                                                         "  nbval: pinned 0.11.0, Colab has (not in its list)"]
+
+
+def test_the_tests_left_out_for_needing_a_checkout_exist():
+    """A renamed test would silently run (and fail) in `make test-colab` again: each name must exist."""
+    for node in test_colab.NEEDS_A_CHECKOUT:
+        path, name = node.split("::")
+        assert f"def {name}(" in (test_colab.ROOT / path).read_text(), f"{node} is no longer in {path}"
