@@ -132,6 +132,32 @@ def test_the_feedback_leads_with_the_first_error_in_the_students_code():
     assert scored.problems[0][2].endswith("while running line 5, in helper: `return 1 / 0`")
 
 
+# The same failure as IPython 7.34 (Colab's) prints it: no line number in a frame's header.
+TRACEBACK_IPYTHON7 = """ZeroDivisionError                         Traceback (most recent call last)
+/tmp/ipykernel_2/2070189390.py in <cell line: 0>()
+      1 _cvbook_seal_x({})
+----> 2 check("accuracy", accuracy(predicted, labels), skm.accuracy_score(labels, predicted))
+
+/tmp/ipykernel_2/2841304405.py in accuracy(predicted, labels)
+      1 def accuracy(predicted, labels):
+----> 2     return helper(predicted)
+      3 
+
+/tmp/ipykernel_2/2841304405.py in helper(x)
+      3 
+      4 def helper(x):
+----> 5     return 1 / 0
+
+ZeroDivisionError: division by zero
+"""
+
+
+def test_frames_are_found_in_ipython_7_tracebacks_too():
+    frames = student_frames(TRACEBACK_IPYTHON7, {corpus.ACC: EARLY, "other": "x = 1\ny = 2"})
+    assert [(f.cell, f.line, f.function, f.code) for f in frames] == [
+        (corpus.ACC, 2, "accuracy", "return helper(predicted)"), (corpus.ACC, 5, "helper", "return 1 / 0")]
+
+
 def test_a_check_blames_the_blank_exercise_it_depends_on():
     ber = LAB.check("384435d5")
     acc_hint = LAB.answer(corpus.ACC).hints[0]

@@ -25,7 +25,11 @@ __all__ = ["Frame", "student_message", "student_frames", "Redactor", "blame", "M
 MIN_SECRET = 12  # characters (spaces removed) of a check cell's line that count as its text
 MAX_ECHO = 400  # characters of student-produced text shown per message
 REDACTED = "[not shown: this message contains text of the lab's check cells]"
-_HEADER = re.compile(r"^(?:Cell In\[\d+\], line (\d+)(?:, in (\S+?)(?:\(.*)?)?|File (.+?):(\d+)(?:, in (\S+?)(?:\(.*)?)?)\s*$")
+# A frame's header in IPython's traceback text: "Cell In[3], line 2, in f(x)" and "File /p.py:2, in f"
+# (IPython 8 and later), or "/tmp/ipykernel_7/123.py in f(x)" (IPython 7, Colab's), whose line
+# number is only on the arrow line below it.
+_HEADER = re.compile(r"^(?:Cell In\[\d+\], line (\d+)(?:, in (\S+?)(?:\(.*)?)?|File (.+?):(\d+)(?:, in (\S+?)(?:\(.*)?)?"
+                     r"|\S+\.py in (<cell line: \d+>|\S+?)\(.*\))\s*$")
 _ARROW = re.compile(r"^-*>\s*(\d+)\s?(.*)$")
 _ENCODED = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)|NotImplementedError)\s*:?\s*(.*)$")
@@ -89,8 +93,9 @@ def student_frames(traceback: str, cells: dict[str, str]) -> list[Frame]:
         line = raw.rstrip()
         match = _HEADER.match(line.strip())
         if match:
-            number = match.group(1) or match.group(4)
-            header = (int(number), match.group(2) or match.group(5) or "")
+            number = match.group(1) or match.group(4) or "0"
+            function = match.group(2) or match.group(5) or match.group(6) or ""
+            header = (int(number), "<module>" if function.startswith("<cell line") else function)
             continue
         arrow = _ARROW.match(line.strip())
         if header is None or not arrow:
