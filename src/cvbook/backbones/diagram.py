@@ -36,12 +36,12 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from cvbook.backbones.summary import LayerInfo, layer_shapes
+from cvbook.plot import MAX_WIDTH_IN  # widest default figure: 10 pt shrinks to 8 pt on the page at about 10 in
 
 __all__ = ["TEXT_PT", "MAX_WIDTH_IN", "structural_layers", "short_name", "plot_layer_shapes", "BlockBox", "block_boxes", "plot_block",
            "FlowNode", "dataflow", "plot_dataflow"]
 
 TEXT_PT = 10.0  # every text of a diagram, in points at the figure's scale
-MAX_WIDTH_IN = 9.5  # widest default figure: 10 pt shrinks to 8 pt on the page at about 10 in
 
 # Layers that only rescale or gate values, drawn as a suffix of the layer before them.
 _ELEMENTWISE = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "ReLU": "ReLU", "Dropout": "dropout", "Flatten": "flatten",
