@@ -271,11 +271,8 @@ def test_hanging_name_lookups_fail_within_5_seconds_for_all_sources(tmp_path, mo
 
 # --- the source table ----------------------------------------------------------------------
 
-#: Files of the packaged table without a checksum, with why: each must be filled in when it can be.
-UNVERIFIED = {("painting", "The_Great_Wave_off_Kanagawa.jpg")}
-
-
-def test_every_packaged_source_has_a_checksum_or_says_why_not():
+def test_every_packaged_source_has_a_checksum():
+    """Every download of the packaged table is verified, the painting too: none is left 'unverified'."""
     with profile.override(sources_path=profile.packaged_sources()):
         table = sources.table()
     unverified = set()
@@ -283,13 +280,12 @@ def test_every_packaged_source_has_a_checksum_or_says_why_not():
         for entries in parts.values():
             for f in entries:
                 assert f.urls and all(u.startswith(("https://", "http://")) for u in f.urls), (name, f.file)
-                if f.checksums:
-                    assert all(len(v) == {"md5": 32, "sha1": 40, "sha256": 64}[a] and int(v, 16) >= 0
-                               for a, v in f.checksums.items()), (name, f.file, f.checksums)
-                else:
-                    assert len(f.unverified) > 40 and f.page, (name, f.file)
+                if not f.checksums:
                     unverified.add((name, f.file))
-    assert unverified == UNVERIFIED
+                assert all(len(v) == {"md5": 32, "sha1": 40, "sha256": 64}[a] and int(v, 16) >= 0
+                           for a, v in f.checksums.items()), (name, f.file, f.checksums)
+                assert f.unverified is None, (name, f.file)
+    assert unverified == set()
     assert sources.QUICK_STAND_INS.keys() | sources.QUICK_CALLS.keys() == table.keys()
 
 
@@ -360,22 +356,45 @@ def test_the_painting_offline_says_what_to_use_and_where_to_get_it(tmp_path, mon
         data.load("painting")
     message = str(failed.value)
     assert "cvbook.data.photo('brick')" in message and "load('faces')" not in message
-    assert "https://commons.wikimedia.org/wiki/File:The_Great_Wave_off_Kanagawa.jpg" in message
-    assert f"place it at {tmp_path / 'painting' / 'The_Great_Wave_off_Kanagawa.jpg'}" in message
+    assert "https://commons.wikimedia.org/wiki/File:The_Scream.jpg" in message
+    assert f"place it at {tmp_path / 'painting' / 'The_Scream.jpg'}" in message
 
 
-def test_the_painting_downloads_with_a_warning_until_its_checksum_is_recorded(tmp_path, host):
-    """The registry's painting through a table shaped like the packaged entry (no checksum, a reason)."""
+def _picture() -> bytes:
     from PIL import Image
     import io
 
     picture = io.BytesIO()
     Image.new("RGB", (6, 4), (10, 20, 30)).save(picture, format="PNG")
+    return picture.getvalue()
+
+
+def test_the_painting_is_verified_against_its_md5(tmp_path, host):
+    """The packaged painting entry has an md5: served bytes that differ are refused, matching ones load."""
+    picture = _picture()
     with profile.override(sources_path=profile.packaged_sources()):
         (entry,) = sources.files("painting", "all")
-    local = {"painting": {"all": [{"file": entry.file, "url": host.serve("wave.jpg", picture.getvalue(),
-                                                                          how="needs-user-agent"),
-                                   "unverified": entry.unverified, "page": entry.page}]}}
+    assert entry.file == "The_Scream.jpg" and entry.md5 == "46ef64eea5a7b2d13dbadd420b531249" and entry.page
+    served = {"file": entry.file, "url": host.serve("scream.jpg", picture, how="needs-user-agent"), "page": entry.page}
+    (tmp_path / "packaged.json").write_text(json.dumps({"painting": {"all": [{**served, "md5": entry.md5}]}}))
+    with profile.override(data_root=tmp_path / "a", sources_path=tmp_path / "packaged.json"), \
+            pytest.raises(DatasetUnavailableError, match="wrong checksum"):
+        data.load("painting")
+    (tmp_path / "right.json").write_text(json.dumps(
+        {"painting": {"all": [{**served, "md5": hashlib.md5(picture).hexdigest()}]}}))
+    with profile.override(data_root=tmp_path / "b", sources_path=tmp_path / "right.json"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("error", download.UnverifiedDownloadWarning)
+        image = data.load("painting")
+    assert image.shape == (4, 6, 3) and image[0, 0].tolist() == [10, 20, 30]
+
+
+def test_a_table_entry_without_checksum_downloads_with_a_warning(tmp_path, host):
+    """The machinery for an entry that says why it has no checksum, on a table of its own (the packaged one
+    has none such): the file is used, with a warning every time."""
+    local = {"painting": {"all": [{"file": "p.jpg", "url": host.serve("p.jpg", _picture(), how="needs-user-agent"),
+                                   "unverified": "a synthetic entry: this test's table records no checksum on purpose",
+                                   "page": "https://example.org/p.html"}]}}
     (tmp_path / "t.json").write_text(json.dumps(local))
     with profile.override(data_root=tmp_path, sources_path=tmp_path / "t.json"), warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

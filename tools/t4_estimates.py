@@ -85,7 +85,8 @@ CPU_MS = {
 #: torchvision's weights (``Weights.meta["_file_size"]``).
 DOWNLOAD_MB = {
     "cifar10": 170, "mnist": 12, "voc2007 trainval": 460, "voc2007 test": 451, "voc2012": 2_000,
-    "penn-fudan": 54, "oxford-iiit-pet": 792 + 19, "painting": 2,  # the Great Wave: a JPEG of a few MB
+    # the painting, The Scream: Commons' full-size JPEG, a few MB (an estimate: its size could not be read here)
+    "penn-fudan": 54, "oxford-iiit-pet": 792 + 19, "painting": 2,
     "resnet18": 44.7, "resnet50": 97.8, "alexnet": 233.1, "vgg19": 548.1,
     "fasterrcnn_resnet50_fpn": 159.7, "maskrcnn_resnet50_fpn": 169.8,
     "stardist wheel": 3,  # installed with --no-deps in the full profile when missing
@@ -468,7 +469,7 @@ NOTEBOOKS: dict[str, Notebook] = {
               _vgg19_extractor,
               (3, 384, 384), 4 * 500 + 200, steps=4 * 500 + 200, amp=False)],
         download_mb=_mb("vgg19", "painting"),
-        reaches="style transfer with ImageNet VGG-19 at 384×384 onto Hokusai's Great Wave: the style loss divided "
+        reaches="style transfer with ImageNet VGG-19 at 384×384 onto Munch's The Scream: the style loss divided "
                 "by ≥ 5 and the style-weight trade-off (asserted; not measured)"),
     "20_beyond_2d": Notebook(
         [Work("SRCNN (64/32 channels), 30,000 steps × 32 patches of 21×21", _srcnn, (1, 21, 21), 30_000 * 32,

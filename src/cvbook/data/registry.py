@@ -211,9 +211,11 @@ def _faces(split: str = "train", transform=None, n_test: int = 20):
 def _painting(split: str = "all", root=None):
     """The public-domain painting of the style-transfer chapter, as an ``(H, W, 3)`` uint8 array.
 
-    Hokusai's *The Great Wave off Kanagawa* (c. 1831), downloaded once from Wikimedia Commons
-    through the source table (``sources.json``, dataset ``"painting"``). Offline, the quick
-    profile uses scikit-image's photos and textures instead (``cvbook.data.photo``).
+    Edvard Munch's *The Scream* (1893), one of the style images of Gatys et al. (2015), downloaded
+    once from Wikimedia Commons through the source table (``sources.json``, dataset ``"painting"``)
+    and verified against the md5 that pystiche's replication of Gatys et al. records for the same
+    URL (not recomputed where the table was written). Offline, the quick profile uses
+    scikit-image's photos and textures instead (``cvbook.data.photo``).
     """
     import numpy as np
     from PIL import Image
@@ -286,7 +288,8 @@ register(DatasetInfo("mnist-5k", "classification", True, _mnist_sample, chapter=
 register(DatasetInfo("faces", "generation", True, _faces, chapter=17,
                      description="scikit-image's lfw_subset: 100 greyscale 25×25 faces (80 train, 20 test)."))
 register(DatasetInfo("painting", "style", False, _painting, chapter=19,
-                     description="Hokusai, The Great Wave off Kanagawa (c. 1831, public domain): one image.", cut=None))
+                     description="Edvard Munch, The Scream (1893, public domain), a style image of Gatys et al.: one image.",
+                     cut=None))
 # in no chapter (digits stands in for fashion-mnist in the quick profile)
 register(DatasetInfo("digits", "classification", True, _digits, chapter=None,
                      description="scikit-learn's 1,797 handwritten digits (8×8, upsampled), 10 classes."))

@@ -15,4 +15,4 @@ def build(folder: pathlib.Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(skimage.data.hubble_deep_field()).resize((384, 264), Image.BICUBIC)
-    image.save(folder / "The_Great_Wave_off_Kanagawa.jpg", format="JPEG", quality=90)
+    image.save(folder / "The_Scream.jpg", format="JPEG", quality=90)
