@@ -269,3 +269,18 @@ def test_the_command_line_explains_wrong_arguments(tmp_path, args, message):
     args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
     done = subprocess.run([sys.executable, "-m", "cvbook.grade", *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_sandbox_is_tried_once_per_process_and_a_failed_trial_is_tried_again(monkeypatch):
+    from cvbook.grade import sandbox as sb
+
+    verdicts = iter(["the trial run failed: no kernel", None, None])
+    tried = []
+    monkeypatch.setattr(sb, "available", lambda kind: None)
+    monkeypatch.setattr(sb, "_trial", lambda box: tried.append(box) or next(verdicts))
+    monkeypatch.setattr(sb, "_TRIED", set())
+    with pytest.raises(SandboxError, match="no kernel"):
+        sb.choose("bubblewrap")
+    first, second = sb.choose("bubblewrap"), sb.choose("bubblewrap")
+    assert first == second and len(tried) == 2, "a passed trial is not repeated; a failed one is"
+    assert sb.choose("unshare").kind == "unshare" and len(tried) == 3, "each kind has its own trial"
