@@ -70,5 +70,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if session.config.getoption("update_timings") and not hasattr(session.config, "workerinput"):
-        timings = {**recorded_seconds(), **{unit: round(s, 1) for unit, s in _measured.items()}}
+        root = TIMINGS.parent.parent
+        kept = {unit: s for unit, s in recorded_seconds().items() if (root / unit.split("::", 1)[0]).exists()}
+        timings = {**kept, **{unit: round(s, 1) for unit, s in _measured.items()}}  # units of deleted files go
         TIMINGS.write_text(json.dumps(dict(sorted(timings.items(), key=lambda kv: (-kv[1], kv[0]))), indent=1) + "\n")
