@@ -68,9 +68,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _measured[work_unit(report.nodeid)] += report.duration
 
 
+def _still_there(unit: str) -> bool:
+    """Whether a recorded unit's file (and a rehearsed unit's notebook) still exists: deleted ones are dropped."""
+    root = TIMINGS.parent.parent
+    paths = [unit.split("::", 1)[0]] + ([unit[len(REHEARSAL):-1]] if unit.startswith(REHEARSAL) else [])
+    return all((root / path).exists() for path in paths)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if session.config.getoption("update_timings") and not hasattr(session.config, "workerinput"):
-        root = TIMINGS.parent.parent
-        kept = {unit: s for unit, s in recorded_seconds().items() if (root / unit.split("::", 1)[0]).exists()}
-        timings = {**kept, **{unit: round(s, 1) for unit, s in _measured.items()}}  # units of deleted files go
+        kept = {unit: s for unit, s in recorded_seconds().items() if _still_there(unit)}
+        timings = {**kept, **{unit: round(s, 1) for unit, s in _measured.items()}}
         TIMINGS.write_text(json.dumps(dict(sorted(timings.items(), key=lambda kv: (-kv[1], kv[0]))), indent=1) + "\n")

@@ -57,3 +57,15 @@ def test_the_install_cells_stored_hash_follows_the_rewrite(tmp_path):
     repository.rewrite("someone/cv-course", "main", tmp_path, this_file=tmp_path / "repository.py")
     install = nbformat.read(tmp_path / "book/01_tasks_and_measures.ipynb", as_version=4).cells[1]
     assert install.metadata["cvbook"]["source_sha256"] == source_hash(install.source)
+
+
+def test_update_timings_keeps_only_units_that_still_exist():
+    import json
+
+    import schedule
+
+    recorded = json.loads(schedule.TIMINGS.read_text())
+    assert recorded and all(schedule._still_there(unit) for unit in recorded), "tests/timings.json names a deleted file"
+    assert not schedule._still_there("tests/test_grade_leaks.py")  # deleted in issue 18
+    assert not schedule._still_there(schedule.REHEARSAL + "book/99_gone.ipynb]")
+    assert schedule._still_there(schedule.REHEARSAL + "book/12_region_based.ipynb]")
