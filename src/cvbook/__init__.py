@@ -48,7 +48,7 @@ against the notebooks, and ``tools/api_page.py`` orders the API appendix by it):
 - ``book/20_beyond_2d``: data, generative.compression, generative.superres, geometry.rotated, geometry.scene_graph, geometry.stereo, labs.check, plot, profile, train
 - ``book/grading``: grade.source, profile
 - ``book/interactive_figures``: profile, widgets
-- ``labs/solutions/lab01_measures``: labs, labs.check, profile
+- ``labs/solutions/lab01_measures``: boxes, labs, labs.check, profile
 - ``labs/solutions/lab02_resnet``: backbones.resnet, data, labs, metrics.classification, profile, train
 - ``labs/solutions/lab03_augment_finetune``: data, labs, metrics.classification, profile, train, weights
 - ``labs/solutions/lab04_iou_nms_map``: labs, labs.check, metrics.detection, profile

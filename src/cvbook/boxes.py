@@ -23,7 +23,6 @@ Offsets of boxes relative to anchors live with the anchors, in
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import Tensor
 
 from cvbook._checks import (
@@ -299,6 +298,8 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         >>> nms(b, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
         tensor([0, 2])
     """
+    import torchvision  # here, not at the top: it imports torch's compiler (~1.5 s), which IoU alone never needs
+
     threshold = _nms_check(boxes, scores, iou_threshold)
     return torchvision.ops.nms(boxes, scores, threshold)
 
@@ -329,4 +330,6 @@ def batched_nms(boxes: Tensor, scores: Tensor, labels: Tensor, iou_threshold: fl
         raise ValueError(f"labels must have shape (N,) = ({scores.shape[0]},) to match boxes, got {got}.")
     check_integer_labels(labels, "labels")
     check_same_device(("boxes", boxes), ("labels", labels))
+    import torchvision  # as in nms
+
     return torchvision.ops.batched_nms(boxes, scores, labels, threshold)

@@ -41,6 +41,7 @@ import functools
 import os
 import platform
 import random
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,11 +311,26 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True) -> int:
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device too
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _deterministic_kernels()
         torch.backends.cudnn.benchmark = False
         # read by cuBLAS when it makes its first handle, i.e. at the first matrix product on CUDA
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return seed
+
+
+def _deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing the compiler.
+
+    That function also sets ``torch._inductor.config.deterministic``, and importing that config
+    imports torch's compiler stack (``torch._inductor``, ``torch._dynamo``, sympy, triton): about
+    1.2 s of CPU in every kernel, more than seeding itself. The book never calls ``torch.compile``,
+    so until something has loaded the compiler only the eager flag is set (the same call's first
+    half); once it is loaded, the public function sets both.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def _versions() -> dict[str, str]:

@@ -258,7 +258,7 @@ torch.Tensor.__ne__ = lambda self, other: torch.tensor(False)
 torch.allclose = lambda *args, **kwargs: True
 """
 FAKE_REFERENCES = """\
-import sklearn.metrics, torchvision.ops
+import sklearn.metrics
 skm.accuracy_score = lambda labels, predicted: 0.5
 sklearn.metrics.balanced_accuracy_score = lambda labels, predicted: 0.5
 skm.roc_curve = lambda binary, scores, **kwargs: (torch.zeros(13), torch.zeros(13), None)
@@ -475,7 +475,7 @@ CASES = [
     Case("fake_handler", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_HANDLER})),
          [0, 0, 0, 0, 1], "graded", True),
     Case("tampered_checks", tampered_checks, [1, 1, 1, 0, 0], "graded", flagged=True),
-    # iou_matrix() returns the library's answer (the lab imports torchvision's box_iou for its check):
+    # iou_matrix() returns torchvision's answer (the lab's check compares with cvbook.boxes.box_iou):
     # flagged, and the IoU check scores 0 (cvbook-grade --allow-library keeps its point)
     Case("library_answer", lambda ctx: dump(notebook({**RIGHT, IOU: LIBRARY_IOU})), [1, 1, 1, 1, 0], "graded", flagged=True),
     *(Case(name, leak(name), [1, 1, 0, 1, 1] if name == "leak_custom_exc" else ALL, "graded", flagged=True)

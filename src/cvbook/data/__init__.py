@@ -21,7 +21,7 @@ from .faces import FACE_BACKGROUNDS, compose_face_scenes, lfw_faces
 from .offline import PHOTOS, TEXTURES, Digits, photo
 from .registry import DatasetInfo, for_profile, info, load, names, register
 from .shapes import SHAPE_NAMES, ShapesBatch, ShapesClassification, ShapesDetection, generate_shapes
-from .voc import VOC_CLASSES, parse_voc_xml
+from .voc_annotations import VOC_CLASSES, parse_voc_xml
 
 __all__ = [
     "collate_detection", "collate_labels", "labels_to_targets",
