@@ -215,6 +215,21 @@ def test_library_calls_are_found_by_reading_the_answer(code, found):
     assert library_references(code, LIBRARY, LAB_IMPORTS) == found
 
 
+def test_reading_an_answer_imports_only_the_packages_it_names():
+    """A grader resolves names by importing them, once per process: an answer that names nothing of
+    the declared packages (lab 1's: scikit-learn, torchvision, cvbook) costs it no import of them."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from cvbook.grade.library import library_references as refs; "
+             "names = ['sklearn.metrics.accuracy_score', 'torchvision.ops.box_iou']; "
+             "print(refs('def accuracy(p, l):\\n    return (p == l).float().mean().item()', names), "
+             "sorted({'sklearn', 'torchvision', 'torch'} & set(sys.modules)), "
+             "refs('import sklearn.metrics as m\\nf = m.accuracy_score', names))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[] [] ['sklearn.metrics.accuracy_score']", done.stdout + done.stderr[-2000:]
+
+
 def test_no_lab_solution_calls_what_it_reimplements():
     """Read statically (a lab being written need not be executed yet to be checked here)."""
     import types
