@@ -252,7 +252,10 @@ def run_confined(sandbox: Sandbox, code: str, limits: Limits | None = None, time
 
 
 def _trial(sandbox: Sandbox) -> str | None:
-    probe = ("import socket, os, torch, torchvision, ipykernel\n"
+    # torch (its libraries load in the sandbox) and getpass.getuser(), which torch's compiler calls when a
+    # lab imports torchvision and which raises for a user without a name; not torchvision itself (1.5 s more)
+    probe = ("import getpass, socket, os, torch, ipykernel\n"
+             "getpass.getuser()\n"
              "s = socket.socket(); s.settimeout(1)\n"
              "try:\n    s.connect(('1.1.1.1', 53)); print('network')\n"
              "except OSError:\n    print('ok', os.getuid())\n")
