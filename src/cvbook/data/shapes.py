@@ -153,8 +153,15 @@ def generate_shapes(
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
     base = rng.uniform(0.0, 0.4, (n, 1, 1, 3)).astype(np.float32)
     slope = rng.uniform(-0.15, 0.15, (n, 2, 1, 1, 3)).astype(np.float32)
-    img = base + slope[:, 0] * xs[None, :, :, None] + slope[:, 1] * ys[None, :, :, None]
-    img += noise * rng.standard_normal(img.shape, dtype=np.float32)
+    # In place, one temporary at a time (the same float32 operations as base + sx·x + sy·y + noise·z):
+    # allocating full-size temporaries took a third of the time.
+    img = np.multiply(slope[:, 0], xs[None, :, :, None])
+    img += base
+    img += np.multiply(slope[:, 1], ys[None, :, :, None])
+    pixel_noise = rng.standard_normal(img.shape, dtype=np.float32)
+    pixel_noise *= np.float32(noise)
+    img += pixel_noise
+    del pixel_noise
     colour = rng.uniform(0.55, 1.0, (n, k, 3)).astype(np.float32)
     instances = np.zeros((n, size, size), dtype=np.uint8)
 
@@ -186,9 +193,13 @@ def generate_shapes(
         instances[img_n, row_n, col_n] = pos[img_i] + 1
         img[img_n, row_n, col_n] = colour[img_n, s] + noise * rng.standard_normal((len(img_n), 3), dtype=np.float32)
 
-    images = (np.clip(img, 0.0, 1.0) * 255 + 0.5).astype(np.uint8).transpose(0, 3, 1, 2)
+    np.clip(img, 0.0, 1.0, out=img)
+    img *= 255
+    img += 0.5
+    images = np.empty((n, 3, size, size), dtype=np.uint8)
+    np.copyto(images, img.transpose(0, 3, 1, 2), casting="unsafe")  # truncation: round half up
     return ShapesBatch(
-        images=torch.from_numpy(np.ascontiguousarray(images)),
+        images=torch.from_numpy(images),
         boxes=torch.from_numpy(boxes),
         labels=torch.from_numpy(labels),
         instances=torch.from_numpy(instances),
