@@ -124,6 +124,12 @@ def calibrate_norms(model) -> None:
 
     handles = [m.register_forward_pre_hook(set_statistics) for m in norms]
     generator = torch.Generator().manual_seed(0)
+    # A detector resizes its input to 800 pixels first: 320 are enough for the statistics, and
+    # 6 times cheaper (the two R-CNNs took 17 s of the rehearsal's set-up at 800).
+    resize = getattr(model, "transform", None)
+    sizes = (resize.min_size, resize.max_size) if hasattr(resize, "min_size") else None
+    if sizes:
+        resize.min_size, resize.max_size = (320,), 320
     try:
         with torch.no_grad():
             model.eval()
@@ -134,6 +140,8 @@ def calibrate_norms(model) -> None:
     finally:
         for handle in handles:
             handle.remove()
+        if sizes:
+            resize.min_size, resize.max_size = sizes
 
 
 def expected_state_dict(weights) -> dict:
