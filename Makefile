@@ -13,7 +13,7 @@ export MPLBACKEND := Agg
 # setting so that committed outputs come from the configuration the tests run.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test test-setup rehearsal test-portability test-colab execute labs bench bench-grade browser sandbox clean help
+.PHONY: book test test-setup system-packages rehearsal test-portability test-colab execute labs bench bench-grade browser sandbox clean help
 
 help:
 	@echo "make book              build the HTML book into _build/html"
@@ -32,16 +32,15 @@ help:
 # pip installs without compiling bytecode (its compiler runs on one core, 45 of its 120 s here):
 # Python compiles what a command imports, and $(BYTECODE) compiles the rest for the tests.
 $(STAMP): export PIP_NO_CACHE_DIR := 1
-$(STAMP): export PIP_NO_COMPILE := 1
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@free_kb=$$(df -Pk . | awk 'NR==2 {print $$4}'); if [ "$$free_kb" -lt 8000000 ]; then \
 	  echo "warning: $$((free_kb / 1048576)) GiB free here; the venv needs about 7 GiB (torch's CUDA build)." \
 	       "If pip fails with 'No space left on device', free some space and run make again."; fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-compile -r requirements.txt
+	$(PY) -m pip install -q --no-compile --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install -q --no-compile --no-deps -e .
 	touch $@
 
 # Bytecode for everything installed, on every core, for the tests: the grader's sandboxed kernels
@@ -64,8 +63,7 @@ browser:
 	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null && apt-get clean; }
 
 # The grader's sandbox (bubblewrap) comes from Debian too; its tests fail in CI without it.
-# (after the browser: apt-get takes one lock, and `make test` runs its set-up in parallel)
-sandbox: | browser
+sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "installing Debian's bubblewrap for the grader's sandbox"; \
 	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null && apt-get clean; }
@@ -82,12 +80,17 @@ test:
 	  tests book tools/rehearsal/test_notebooks.py; \
 	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status
 
+test-setup: $(STAMP) $(BYTECODE) system-packages book
+
+# The Debian packages of the tests, one apt-get after the other (apt-get holds a lock).
+system-packages:
+	@$(MAKE) --no-print-directory browser
+	@$(MAKE) --no-print-directory sandbox
+
 # The full profile, rehearsed offline (tools/rehearsal): every notebook of book/ and
 # labs/solutions/ with CVBOOK_PROFILE=full against miniature datasets and weight stand-ins served
 # on 127.0.0.1, nothing else reachable, one step per fit and a handful of items. One test per
 # notebook; a notebook whose code never selects the profile is its quick run, which `make test` checks.
-test-setup: $(STAMP) $(BYTECODE) browser sandbox book
-
 rehearsal: $(STAMP) $(BYTECODE)
 	$(PY) -m pytest -n 2 -q -p no:cacheprovider tools/rehearsal/test_notebooks.py; \
 	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status
