@@ -36,7 +36,9 @@ def test_each_page_states_its_estimate_which_fits_a_colab_session(name):
     stated = ["".join(c["source"]) for c in cells if c.get("id") == t4.CELL_ID]
     assert stated == [t4.statement(name)], (f"{name}: its '{t4.CELL_ID}' cell must read {t4.statement(name)!r}; "
                                            f"run `python tools/t4_estimates.py --write {name}`")
-    assert re.search(rf"about {minutes} min .* it aims at \S", stated[0])
+    aim = r"its results are the quick profile's \(\S" if t4.NOTEBOOKS[name].same else r"it aims at \S"
+    assert re.search(rf"about {minutes} min .* {aim}", stated[0])
+    assert bool(t4.NOTEBOOKS[name].same) != bool(t4.NOTEBOOKS[name].reaches), f"{name}: give reaches or same, not both"
 
 
 @settings(max_examples=60, deadline=None)
