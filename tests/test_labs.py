@@ -33,10 +33,13 @@ def test_check_prints_exact_expected_values_and_refuses_lookalikes(capsys):
     check("count", 3, 3)
     check("claim", True, True)
     check("text", "ColorJitter", "ColorJitter")
+    check("flags", torch.tensor([[True, False]]), torch.tensor([[True, False]]))
+    check("claims", [1 > 0, 2 > 1], [True, True])
     # floating-point values by shape only: their last digits are the machine's, not the claim
     assert capsys.readouterr().out.splitlines() == [
         "✓ near: matches the expected value", "✓ list against tuple: [1, 2]", "✓ large: an array of shape (20,)",
-        "✓ floats: matches the expected array of shape (5,)", "✓ count: 3", "✓ claim: True", "✓ text: 'ColorJitter'"]
+        "✓ floats: matches the expected array of shape (5,)", "✓ count: 3", "✓ claim: True", "✓ text: 'ColorJitter'",
+        "✓ flags: [[True, False]]", "✓ claims: [True, True]"]
 
     class AlwaysEqual:
         def __eq__(self, other):

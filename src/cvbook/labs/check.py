@@ -108,14 +108,28 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _boolean(value: Any) -> bool:
+    """Whether a check's expected value is a boolean, or a tensor, array, list or tuple of booleans only."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if torch.is_tensor(value):
+        return value.dtype == torch.bool
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "b"
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(_boolean(item) for item in value)
+
+
 def _confirmed(x, original: Any = None) -> str:
     """What a passing check prints about the expected value: exact values (integers, booleans)
     as they are; floating-point values only by shape, since their last digits depend on the
     machine and a checked output must not (the grader compares these lines)."""
     import numpy as np
 
-    if isinstance(original, (bool, np.bool_)):
-        return str(bool(original))
+    if _boolean(original) and x.size <= 8:
+        return str(bool(x)) if x.ndim == 0 else str(x.astype(bool).tolist())
     exact = x.dtype.kind in "biu" or (x.dtype.kind == "f" and bool(np.all(np.isfinite(x) & (x == np.round(x)))))
     if exact and x.size <= 8:
         return np.array2string(x.astype(np.int64), separator=", ") if x.ndim else str(int(x))
