@@ -194,11 +194,9 @@ def generate_shapes(
 
     np.clip(img, 0.0, 1.0, out=img)
     img *= 255
-    img += 0.5
-    images = np.empty((n, 3, size, size), dtype=np.uint8)
-    np.copyto(images, img.transpose(0, 3, 1, 2), casting="unsafe")  # truncation: round half up
+    img += 0.5  # then truncated: the nearest of the 256 levels
     return ShapesBatch(
-        images=torch.from_numpy(images),
+        images=torch.from_numpy(img.transpose(0, 3, 1, 2).astype(np.uint8, order="C")),
         boxes=torch.from_numpy(boxes),
         labels=torch.from_numpy(labels),
         instances=torch.from_numpy(instances),
