@@ -70,7 +70,7 @@ def test_feedback_says_what_to_do(bwrap):
     assert "not valid JSON (line" in (feedback / "malformed_json.md").read_text()
     assert "not a notebook" in (feedback / "python_file.md").read_text()
     assert "some output was cut" in (feedback / "print_bomb.md").read_text()
-    assert "ran past its time limit" in (feedback / "stubborn_loop.md").read_text()
+    assert "ran past its time limit" in (feedback / "ignores_interrupts.md").read_text()
     assert "exit status" in (feedback / "exits.md").read_text() and "SystemExit: I give up" in (feedback / "exits.md").read_text()
     assert f"bubblewrap sandbox ({TIMEOUT} s per cell" in (feedback / "right.md").read_text()
     assert "found by their text" in (feedback / "old_format.md").read_text()
