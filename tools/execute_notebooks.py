@@ -14,28 +14,41 @@ time; stops at the first notebook that raises.
 """
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-os.environ.setdefault("CVBOOK_PROFILE", "quick")
-os.environ["PYTHONHASHSEED"] = "0"
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-# An IPython directory of our own whose startup file installs the figure text measurement.
-_ipython_dir = Path(tempfile.mkdtemp(prefix="cvbook-ipython-"))
-(_ipython_dir / "profile_default" / "startup").mkdir(parents=True)
-(_ipython_dir / "profile_default" / "startup" / "00-figure-text.py").write_text(
-    f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-    "import figure_text\nfigure_text.install()\ndel sys.path[0], figure_text, sys\n")
-os.environ["IPYTHONDIR"] = str(_ipython_dir)
+
+@contextlib.contextmanager
+def kernel_settings() -> Iterator[None]:
+    """The settings of `make test` for the kernels started inside (through this process's
+    environment, restored afterwards), and an IPython directory of their own, removed afterwards,
+    whose startup file installs the figure text measurement (tools/figure_text.py). Importing this
+    module changes nothing: the tests import :func:`source_hash` from it."""
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="cvbook-ipython-") as ipython_dir:
+        startup = Path(ipython_dir, "profile_default", "startup")
+        startup.mkdir(parents=True)
+        (startup / "00-figure-text.py").write_text(
+            f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+            "import figure_text\nfigure_text.install()\ndel sys.path[0], figure_text, sys\n")
+        os.environ.setdefault("CVBOOK_PROFILE", "quick")
+        os.environ.update({"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "IPYTHONDIR": ipython_dir,
+                           "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def source_hash(source: str) -> str:
@@ -96,5 +109,6 @@ def execute(path: Path) -> float:
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:]:
-        print(f"{name}: {execute(Path(name)):.1f} s", flush=True)
+    with kernel_settings():
+        for name in sys.argv[1:]:
+            print(f"{name}: {execute(Path(name)):.1f} s", flush=True)
