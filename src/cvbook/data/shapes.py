@@ -153,13 +153,21 @@ def generate_shapes(
     coordinate = np.arange(size, dtype=np.float32) / size  # of a pixel's column (x) or row (y)
     base = rng.uniform(0.0, 0.4, (n, 1, 1, 3)).astype(np.float32)
     slope = rng.uniform(-0.15, 0.15, (n, 2, 1, 1, 3)).astype(np.float32)
-    # (base + sx·x) + sy·y, as a row of columns plus a column of rows: one pass over the images
-    columns = base + slope[:, 0] * coordinate[None, None, :, None]  # (n, 1, size, 3)
-    rows = slope[:, 1] * coordinate[None, :, None, None]  # (n, size, 1, 3)
-    img = columns + rows
-    pixel_noise = rng.standard_normal(img.shape, dtype=np.float32)
-    pixel_noise *= np.float32(noise)
-    img += pixel_noise
+    # (base + sx·x) + sy·y, as a row of columns plus a column of rows, channels first
+    columns = np.ascontiguousarray((base + slope[:, 0] * coordinate[None, None, :, None]).transpose(0, 3, 1, 2))
+    rows = np.ascontiguousarray((slope[:, 1] * coordinate[None, :, None, None]).transpose(0, 3, 1, 2))
+    img = np.empty((n, 3, size, size), dtype=np.float32)
+    # A few images at a time, so that the noise stays in the cache. The noise is drawn
+    # channels last, as the generator's stream has always been read.
+    chunk = 64
+    pixel_noise = np.empty((chunk, size, size, 3), dtype=np.float32)
+    for start in range(0, n, chunk):
+        part, part_noise = img[start:start + chunk], pixel_noise[:min(chunk, n - start)]
+        part[:] = columns[start:start + chunk]  # (chunk, 3, 1, size)
+        part += rows[start:start + chunk]  # (chunk, 3, size, 1)
+        rng.standard_normal(part_noise.shape, dtype=np.float32, out=part_noise)
+        part_noise *= np.float32(noise)
+        part += part_noise.transpose(0, 3, 1, 2)
     del pixel_noise
     colour = rng.uniform(0.55, 1.0, (n, k, 3)).astype(np.float32)
     instances = np.zeros((n, size, size), dtype=np.uint8)
@@ -188,15 +196,17 @@ def generate_shapes(
         boxes[idx, pos, 3] = oy + win - rows_hit[:, ::-1].argmax(axis=1)
         labels[idx, pos] = cls[idx, s]
         img_i, row_i, col_i = np.nonzero(inside)
-        img_n, row_n, col_n = idx[img_i], oy[img_i] + row_i, ox[img_i] + col_i
-        instances[img_n, row_n, col_n] = pos[img_i] + 1
-        img[img_n, row_n, col_n] = colour[img_n, s] + noise * rng.standard_normal((len(img_n), 3), dtype=np.float32)
+        img_n = idx[img_i]
+        pixel = (oy[img_i] + row_i) * size + ox[img_i] + col_i  # flat (row, column)
+        instances.reshape(n, size * size)[img_n, pixel] = pos[img_i] + 1
+        img.reshape(n, 3, size * size)[img_n, :, pixel] = (colour[img_n, s]
+                                                  + noise * rng.standard_normal((len(pixel), 3), dtype=np.float32))
 
     np.clip(img, 0.0, 1.0, out=img)
     img *= 255
     img += 0.5  # then truncated: the nearest of the 256 levels
     return ShapesBatch(
-        images=torch.from_numpy(img.transpose(0, 3, 1, 2).astype(np.uint8, order="C")),
+        images=torch.from_numpy(img.astype(np.uint8)),
         boxes=torch.from_numpy(boxes),
         labels=torch.from_numpy(labels),
         instances=torch.from_numpy(instances),
