@@ -80,12 +80,17 @@ sandbox:
 # The rehearsal runs in the same session, so that two workers stay busy to the end: each takes the
 # longest file or rehearsed notebook left (tests/schedule.py).
 # The set-up runs two jobs at a time (uv beside apt-get, the book beside the bytecode): each mostly
-# waits for the network or uses one core.
+# waits for the network or uses one core. The last line printed splits the time between the two.
 test:
+	@mkdir -p _build && date +%s > _build/.test-started
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-setup
+	@date +%s > _build/.test-set-up
 	$(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -q --durations=20 \
 	  tests book tools/rehearsal/test_notebooks.py; \
-	status=$$?; $(PY) tools/rehearsal/report.py; exit $$status
+	status=$$?; $(PY) tools/rehearsal/report.py; \
+	start=$$(cat _build/.test-started); setup=$$(cat _build/.test-set-up); end=$$(date +%s); \
+	echo "make test: set-up $$((setup - start)) s, tests $$((end - setup)) s, $$((end - start)) s in all (exit status $$status)"; \
+	exit $$status
 
 test-setup: $(STAMP) $(BYTECODE) system-packages book
 
