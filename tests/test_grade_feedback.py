@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cvbook.grade import rebuild as rb
-from cvbook.grade.explain import REDACTED, Redactor, blame, student_frames
+from cvbook.grade.explain import REDACTED, Frame, Redactor, blame, student_frames
 from cvbook.grade.library import library_references
 from cvbook.grade.score import score_cells
 from cvbook.grade.source import defined_names, load_lab
@@ -156,6 +156,13 @@ def test_frames_are_found_in_ipython_7_tracebacks_too():
     frames = student_frames(TRACEBACK_IPYTHON7, {corpus.ACC: EARLY, "other": "x = 1\ny = 2"})
     assert [(f.cell, f.line, f.function, f.code) for f in frames] == [
         (corpus.ACC, 2, "accuracy", "return helper(predicted)"), (corpus.ACC, 5, "helper", "return 1 / 0")]
+
+
+def test_a_long_line_of_the_students_code_is_cut_with_an_ellipsis():
+    line = "raise NotImplementedError('Exercise: " + "x" * 200 + "')"
+    shown = Frame("cell", 7, "roc_points", line).describe()
+    assert shown == f"line 7, in roc_points: `{line[:119]}…`" and len(shown.split("`")[1]) == 120
+    assert Frame("cell", 2, "f", "return 1 / 0").describe() == "line 2, in f: `return 1 / 0`"
 
 
 def test_a_check_blames_the_blank_exercise_it_depends_on():

@@ -80,7 +80,8 @@ class Frame:
 
     def describe(self) -> str:
         where = f"line {self.line}" + (f", in {self.function}" if self.function and self.function != "<module>" else "")
-        return f"{where}: `{self.code[:120]}`"
+        code = self.code if len(self.code) <= 120 else self.code[:119] + "…"  # a long line, cut where it shows
+        return f"{where}: `{code}`"
 
 
 def student_frames(traceback: str, cells: dict[str, str]) -> list[Frame]:
