@@ -498,14 +498,14 @@ NOTEBOOKS: dict[str, Notebook] = {
         [Work("tiny SSD, 1,500 steps × 32 of 8,000 shapes", _tiny_ssd, (3, 64, 64), 1_500 * 32, steps=1_500,
               step_ms=15),
          Work("evaluation", _tiny_ssd, (3, 64, 64), 200, train=False, amp=False)],
-        reaches="held-out mAP@0.5 ≥ 0.8 on shapes (its target)"),
+        reaches="held-out mAP@0.5 ≥ 0.8 on shapes (its target; not measured)"),
     "lab07_transposed_convolution": Notebook(
         same="the lab is the same in both profiles"),
     "lab08_segmentation_metrics_unet": Notebook(
         [Work("U-Net (base 8) on 4,000 nuclei patches, 1,500 steps × 8", _unet(1, 8, 3), (1, 96, 96), 1_500 * 8,
               steps=1_500, pipeline="nuclei")],
         download_mb=_mb("stardist wheel"),
-        reaches="held-out mIoU ≥ 0.80 on the nuclei image (its target)"),
+        reaches="held-out mIoU ≥ 0.80 on the nuclei image (its target; not measured)"),
     "lab09_vae": Notebook(
         [Work("your VAE, 30 epochs of MNIST", _vae((1, 28, 28), 16, 400), (1, 28, 28), 30 * MNIST_TRAIN,
               steps=30 * _steps(MNIST_TRAIN, 64))],
