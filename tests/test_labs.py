@@ -25,6 +25,18 @@ def test_strip_solutions_keeps_indentation_and_hint():
         strip_solutions("x = 1\n### END SOLUTION")
 
 
+def test_a_long_hint_is_split_over_lines_that_fit_the_page_and_raises_it_whole():
+    hint = "argsort the scores (descending), cumsum the positives and the negatives, divide, prepend a 0"
+    stub = strip_solutions(f"def f(x):\n    ### BEGIN SOLUTION hint: {hint}\n    return x\n    ### END SOLUTION")
+    lines = stub.splitlines()
+    assert len(lines) > 3 and all(len(line) <= 88 for line in lines), stub
+    namespace = {}
+    exec(stub, namespace)
+    with pytest.raises(NotImplementedError) as raised:
+        namespace["f"](1)
+    assert str(raised.value) == f"Exercise: {hint}"
+
+
 def test_check_prints_exact_expected_values_and_refuses_lookalikes(capsys):
     check("near", 0.70000004, 0.7)
     check("list against tuple", [1, 2], (1, 2))

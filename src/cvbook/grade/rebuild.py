@@ -202,8 +202,14 @@ def _likeness(stub: str, candidate: str) -> float:
 
 def _frame(stub: str) -> set[str]:
     """The lines of a student-version answer cell that a real answer keeps (def line, docstring)."""
-    lines = {line.strip() for line in stub.splitlines()}
-    return {line for line in lines if line and line != "# YOUR CODE HERE" and not line.startswith("raise NotImplementedError(")}
+    kept, in_stub = set(), False
+    for line in (raw.strip() for raw in stub.splitlines()):
+        in_stub = in_stub or line.startswith("raise NotImplementedError(")
+        if in_stub:  # the stub's raise, a long hint's string continued over several lines
+            in_stub = not line.endswith(")")
+        elif line and line != "# YOUR CODE HERE":
+            kept.add(line)
+    return kept
 
 
 def lab_imports(lab: Lab) -> dict[str, str]:

@@ -11,6 +11,7 @@ becomes, in the student notebook ``labs/labNN_name.ipynb``::
     # YOUR CODE HERE
     raise NotImplementedError("Exercise: compare the two tensors and average")
 
+(a long hint is split over lines, as adjacent string literals, so that it reads without scrolling).
 Check cells are copied unchanged, except hidden ones, which are left out; the summary cell's
 total becomes the number of check cells the student sees. Every cell keeps its nbformat cell
 ``id``, which is how the grader finds the student's answers again. The student notebook has no
@@ -20,6 +21,7 @@ outputs.
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,28 @@ from typing import Any
 from .cells import BEGIN, END, SUMMARY_CALL, is_check, is_hidden
 
 __all__ = ["strip_solutions", "student_notebook", "generate", "main"]
+
+
+STUB_WIDTH = 88  # characters: a code cell shows about this many on the book's page without scrolling
+
+
+def _hinted_stub(indent: str, message: str) -> list[str]:
+    """``raise NotImplementedError(message)``, its string split over lines of at most ``STUB_WIDTH``
+    characters (at spaces, as adjacent literals) so that a long hint is read without scrolling."""
+    opening = f"{indent}raise NotImplementedError("
+    if len(opening) + len(repr(message)) + 1 <= STUB_WIDTH:
+        return [f"{opening}{message!r})"]
+    pieces, current = [], ""
+    for word in re.split(r"(?<= )", message):  # each piece keeps its trailing space
+        if current and len(opening) + len(repr(current + word)) > STUB_WIDTH:
+            pieces.append(current)
+            current = ""
+        current += word
+    pieces.append(current)
+    assert "".join(pieces) == message
+    pad = " " * len(opening)
+    return [f"{opening if i == 0 else pad}{piece!r}" + (")" if i == len(pieces) - 1 else "")
+            for i, piece in enumerate(pieces)]
 
 
 def strip_solutions(source: str) -> str:
@@ -39,7 +63,7 @@ def strip_solutions(source: str) -> str:
             inside = True
             indent, hint = begin["indent"], begin["hint"] or "write this part"
             out.append(f"{indent}# YOUR CODE HERE")
-            out.append(f"{indent}raise NotImplementedError({('Exercise: ' + hint)!r})")
+            out.extend(_hinted_stub(indent, "Exercise: " + hint))
         elif END.match(line) and inside:
             inside = False
         elif begin or END.match(line):
