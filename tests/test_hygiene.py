@@ -53,27 +53,30 @@ def test_outputs_come_from_the_committed_source(path):
                        "(or were never run by `make execute`): run `make execute` and commit the result")
 
 
-def test_the_execution_settings_hold_only_while_notebooks_run(tmp_path):
+def test_the_execution_settings_reach_the_kernels_only(tmp_path):
     """Importing tools/execute_notebooks.py (as the test above does, in a pytest worker that goes on
     to start nbval kernels) changes no environment variable and creates no folder; its settings and
-    IPython folder exist inside kernel_settings() only. (Each import once left a cvbook-ipython-*
-    folder in /tmp and switched the worker's later kernels to drawing figures.)"""
+    IPython folder go to the kernels it starts, in the environment kernel_environment() yields, and
+    the folder is gone afterwards. (Each import once left a cvbook-ipython-* folder in /tmp and
+    switched the worker's later kernels to drawing figures.)"""
+    import os
     import subprocess
 
     probe = f"""
-import os, sys, tempfile
+import os, sys
 sys.path.insert(0, {str(ROOT / "tools")!r})
 before = dict(os.environ)
 import execute_notebooks
 assert dict(os.environ) == before and os.listdir({str(tmp_path)!r}) == [], "changed on import"
-with execute_notebooks.kernel_settings():
-    folder = os.environ["IPYTHONDIR"]
+with execute_notebooks.kernel_environment() as env:
+    folder = env["IPYTHONDIR"]
     assert os.path.isfile(os.path.join(folder, "profile_default", "startup", "00-figure-text.py"))
-    assert (os.environ["MPLBACKEND"], os.environ["OMP_NUM_THREADS"]) == ("module://matplotlib_inline.backend_inline", "1")
+    assert (env["MPLBACKEND"], env["OMP_NUM_THREADS"]) == ("module://matplotlib_inline.backend_inline", "1")
+    assert dict(os.environ) == before, "changed for this process"
 assert dict(os.environ) == before and not os.path.exists(folder) and os.listdir({str(tmp_path)!r}) == []
 print("ok")
 """
-    env = {k: v for k, v in __import__("os").environ.items() if k != "IPYTHONDIR"} | {"TMPDIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k != "IPYTHONDIR"} | {"TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
 

@@ -29,26 +29,19 @@ from nbclient import NotebookClient
 
 
 @contextlib.contextmanager
-def kernel_settings() -> Iterator[None]:
-    """The settings of `make test` for the kernels started inside (through this process's
-    environment, restored afterwards), and an IPython directory of their own, removed afterwards,
-    whose startup file installs the figure text measurement (tools/figure_text.py). Importing this
-    module changes nothing: the tests import :func:`source_hash` from it."""
-    saved = dict(os.environ)
+def kernel_environment() -> Iterator[dict[str, str]]:
+    """The environment of the kernels started here: `make test`'s settings, and an IPython directory
+    of their own (removed afterwards) whose startup file installs the figure text measurement
+    (tools/figure_text.py). This process's own environment is left alone: the tests import
+    :func:`source_hash` from this module."""
     with tempfile.TemporaryDirectory(prefix="cvbook-ipython-") as ipython_dir:
         startup = Path(ipython_dir, "profile_default", "startup")
         startup.mkdir(parents=True)
         (startup / "00-figure-text.py").write_text(
             f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
             "import figure_text\nfigure_text.install()\ndel sys.path[0], figure_text, sys\n")
-        os.environ.setdefault("CVBOOK_PROFILE", "quick")
-        os.environ.update({"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "IPYTHONDIR": ipython_dir,
-                           "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        yield {"CVBOOK_PROFILE": "quick", **os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
+               "IPYTHONDIR": ipython_dir, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 def source_hash(source: str) -> str:
@@ -93,10 +86,11 @@ def photographs_as_jpeg(outputs: list, quality: int = 80) -> list:
     return outputs
 
 
-def execute(path: Path) -> float:
+def execute(path: Path, env: dict[str, str]) -> float:
+    """Run the notebook at ``path`` in place, its kernel started with ``env``; returns the seconds."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # keep diffs small: no per-cell timing metadata
@@ -109,6 +103,6 @@ def execute(path: Path) -> float:
 
 
 if __name__ == "__main__":
-    with kernel_settings():
+    with kernel_environment() as env:
         for name in sys.argv[1:]:
-            print(f"{name}: {execute(Path(name)):.1f} s", flush=True)
+            print(f"{name}: {execute(Path(name), env):.1f} s", flush=True)

@@ -122,9 +122,6 @@ def execute(notebook: Path, work: Path, standins: Path, torch_home: Path) -> dic
     with datasets.serve(standins) as base_url:
         table = work / "sources.json"
         table.write_text(json.dumps(datasets.local_table(standins, base_url), indent=1))
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(kernel_environment(work, table, torch_home))
         try:
             # allow_errors with a hook that stops on the others, not allow_error_names: that one makes
             # nbclient ask the kernel to stop on error, and Colab's ipykernel (6.17) then aborts requests
@@ -133,14 +130,11 @@ def execute(notebook: Path, work: Path, standins: Path, torch_home: Path) -> dic
             client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                                     on_cell_error=_stop_unless_allowed,
                                     resources={"metadata": {"path": str(work)}})
-            client.execute()
+            client.execute(env=kernel_environment(work, table, torch_home))
         except CellExecutionError as e:
             result["failed"] = ANSI.sub("", str(e))[-3000:]
         except Exception as e:  # a kernel that died, a timeout: as fatal as a failed cell
             result["failed"] = f"{type(e).__name__}: {e}"[-3000:]
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["cpu_seconds"] = round(cpu.ru_utime + cpu.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime, 1)

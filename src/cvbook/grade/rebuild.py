@@ -204,8 +204,7 @@ def _frame(stub: str) -> set[str]:
     """The lines of a student-version answer cell that a real answer keeps (def line, docstring)."""
     kept, in_stub = set(), False
     for line in (raw.strip() for raw in stub.splitlines()):
-        in_stub = in_stub or line.startswith("raise NotImplementedError(")
-        if in_stub:  # the stub's raise, a long hint's string continued over several lines
+        if in_stub or line.startswith("raise NotImplementedError("):  # a long hint continues over lines
             in_stub = not line.endswith(")")
         elif line and line != "# YOUR CODE HERE":
             kept.add(line)
