@@ -163,6 +163,10 @@ def test_a_long_line_of_the_students_code_is_cut_with_an_ellipsis():
     shown = Frame("cell", 7, "roc_points", line).describe()
     assert shown == f"line 7, in roc_points: `{line[:119]}…`" and len(shown.split("`")[1]) == 120
     assert Frame("cell", 2, "f", "return 1 / 0").describe() == "line 2, in f: `return 1 / 0`"
+    # the first line of a statement that goes on (a long hint's stub) says so
+    assert Frame("cell", 7, "f", "raise NotImplementedError('Exercise: sort the '").describe() == \
+        "line 7, in f: `raise NotImplementedError('Exercise: sort the '` …"
+    assert Frame("cell", 3, "", "for x in items:").describe() == "line 3: `for x in items:`"
 
 
 def test_a_check_blames_the_blank_exercise_it_depends_on():

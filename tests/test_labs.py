@@ -29,7 +29,7 @@ def test_a_long_hint_is_split_over_lines_that_fit_the_page_and_raises_it_whole()
     hint = "argsort the scores (descending), cumsum the positives and the negatives, divide, prepend a 0"
     stub = strip_solutions(f"def f(x):\n    ### BEGIN SOLUTION hint: {hint}\n    return x\n    ### END SOLUTION")
     lines = stub.splitlines()
-    assert len(lines) > 3 and all(len(line) <= 88 for line in lines), stub
+    assert len(lines) > 3 and all(len(line) <= 76 for line in lines), stub
     namespace = {}
     exec(stub, namespace)
     with pytest.raises(NotImplementedError) as raised:

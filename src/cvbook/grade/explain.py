@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import re
@@ -81,7 +82,17 @@ class Frame:
     def describe(self) -> str:
         where = f"line {self.line}" + (f", in {self.function}" if self.function and self.function != "<module>" else "")
         code = self.code if len(self.code) <= 120 else self.code[:119] + "…"  # a long line, cut where it shows
-        return f"{where}: `{code}`"
+        return f"{where}: `{code}`" + (" …" if _continues(self.code) else "")
+
+
+def _continues(line: str) -> bool:
+    """Whether ``line`` is the first line of a statement that goes on over the next lines (an open
+    bracket or string), as a long hint's stub does."""
+    try:
+        ast.parse(line.strip())
+    except SyntaxError:
+        return not line.rstrip().endswith(":")
+    return False
 
 
 def student_frames(traceback: str, cells: dict[str, str]) -> list[Frame]:

@@ -31,7 +31,7 @@ from .cells import BEGIN, END, SUMMARY_CALL, is_check, is_hidden
 __all__ = ["strip_solutions", "student_notebook", "generate", "main"]
 
 
-STUB_WIDTH = 88  # characters: a code cell shows about this many on the book's page without scrolling
+STUB_WIDTH = 76  # characters: what a code cell shows without scrolling on the book's page in a 1,280-px window
 
 
 def _hinted_stub(indent: str, message: str) -> list[str]:
