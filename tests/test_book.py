@@ -1,19 +1,13 @@
-"""The built book (`make book`, run by `make test` before pytest) shows chapter 1 with figures and math."""
-import os
-from pathlib import Path
-
+"""The built book (`make book`; `make test` builds it beside its first tests) shows chapter 1 with figures and math."""
 import pytest
 
-from notebooks import BRANCH, REPOSITORY, ROOT
-
-HTML = Path(os.environ.get("CVBOOK_HTML", ROOT / "_build" / "html"))
+from built_book import wait_for_book
+from notebooks import BRANCH, REPOSITORY
 
 
 @pytest.fixture(scope="module")
 def html():
-    if not (HTML / "index.html").exists():
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"the book is not built at {HTML}: run `make book`")
-    return HTML
+    return wait_for_book()
 
 
 def test_chapter_1_has_figures_math_and_checked_numbers(html):

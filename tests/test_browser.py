@@ -22,11 +22,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from built_book import wait_for_book
 from cvbook.detection import anchors as anchor_ops
 from cvbook import boxes as box_ops
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = Path(os.environ.get("CVBOOK_HTML", ROOT / "_build" / "html"))
 PAGE = "book/interactive_figures.html"
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = os.environ.get("CVBOOK_CHROMIUM", "/usr/bin/chromium")
@@ -51,8 +51,6 @@ try:
     from playwright import sync_api
 except ImportError:
     _missing("the playwright package is not installed (requirements.txt pins it)")
-if not (HTML / PAGE).is_file():
-    _missing(f"{HTML / PAGE} is not built: run `make book` (or set CVBOOK_HTML)")
 if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
     _missing("Debian's chromium is not installed: `make browser`")
 
@@ -64,7 +62,10 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+    html = wait_for_book()  # make test builds the book beside the first tests
+    if not (html / PAGE).is_file():
+        _missing(f"{html / PAGE} is not built: run `make book` (or set CVBOOK_HTML)")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(html)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
