@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cvbook.grade import cli, lms, run
+from cvbook.grade.rebuild import Flag
 from cvbook.grade.sandbox import Sandbox
 from cvbook.grade.source import load_lab
 from grading import corpus
@@ -115,6 +116,8 @@ def test_the_command_with_a_roster_writes_one_row_per_student_and_the_lms_files(
         graded.append((student, submission.name))
         r = result(student, 5.0 if "LATE" in submission.name else 2.0)
         r.source_sha256, r.submission_sha256 = lab.sha256, run.fingerprint(submission)
+        if student == "102":
+            r.flags = [Flag("answer 30f74f54 (Exercise 1: accuracy)", "opens a file outside its folder")]
         return r
 
     monkeypatch.setattr(run, "grade_one", fake)
@@ -139,7 +142,9 @@ def test_the_command_with_a_roster_writes_one_row_per_student_and_the_lms_files(
     moodle = list(csv.DictReader(open(tmp_path / "graded" / "moodle.csv")))
     assert [(m["Identifier"], m["Grade"]) for m in moodle] == [("Participant 101", "5"), ("Participant 102", "2"),
                                                                 ("Participant 103", "")]
-    assert "Bo Chen" in capsys.readouterr().err, "who did not hand in is said"
+    said = capsys.readouterr().err
+    assert "Bo Chen" in said, "who did not hand in is said"
+    assert "worth a look (code that reaches for the grader or the system): 102 (Ann Lee)\n" in said, said
 
 
 def test_format_needs_a_roster(tmp_path, capsys):

@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         counts[result.status] = counts.get(result.status, 0) + 1
     print(f"graded {graded} in {minutes * 60:.0f} s ({graded / max(minutes, 1e-9):.1f} per minute): "
           + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=sys.stderr)
-    flagged = sorted(name for name, result in results.items() if result.flags)
+    students = roster.students if roster is not None else {}
+    flagged = [f"{name} ({students[name].name})" if name in students else name
+               for name in sorted(name for name, result in results.items() if result.flags)]
     if flagged:
         print(f"worth a look (code that reaches for the grader or the system): {', '.join(flagged)}", file=sys.stderr)
     written = [out / "gradebook.csv"] + [out / f"{f}.csv" for f in dict.fromkeys(args.format)]
