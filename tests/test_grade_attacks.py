@@ -19,6 +19,7 @@ from grading.harness import plain_nbval
 # patched references that make the expected value the student's wrong one pass the comparison)
 ATTACKS = {"fake_check": True, "fake_code": True, "fake_comparison": True, "fake_transformer": True, "fake_handler": True,
            "fake_references": True, "read_source": True}
+AIMED_AT = {"fake_references": "ca6975fb"}  # the IoU check (the others aim at the accuracy check, 5f56fc7f)
 
 
 def _failures(junit) -> dict[tuple[str, int], str]:
@@ -52,8 +53,8 @@ def undefended(tmp_path_factory) -> tuple[dict[str, bool], dict[str, str]]:
             cell.source = "\n".join(l for l in cell.source.splitlines() if not l.startswith(rb.SEAL_PREFIX))
         nbformat.write(nb, folder / f"{attack}.ipynb")
         ids = [c.id for c in nb.cells if c.cell_type == "code"]
-        # an attack on the checks: the accuracy check; a leak: its own cell, the last one added
-        watched[attack] = ids.index("5f56fc7f") if attack in ATTACKS else max(
+        # an attack on the checks: the check it aims at; a leak: its own cell, the last one added
+        watched[attack] = ids.index(AIMED_AT.get(attack, "5f56fc7f")) if attack in ATTACKS else max(
             i for i, cell_id in enumerate(ids) if cell_id.startswith("added-"))
     passed = plain_nbval([folder / f"{attack}.ipynb" for attack in watched], folder / "junit.xml")
     failures = _failures(folder / "junit.xml")

@@ -178,3 +178,29 @@ def test_the_lab_command_documents_itself_and_creates_its_output_folder(tmp_path
     assert missing.returncode == 2 and "not a folder of lab sources" in missing.stderr and "Traceback" not in missing.stderr
     same = subprocess.run([sys.executable, "-m", "cvbook.labs", str(out), str(out)], capture_output=True, text=True, timeout=120)
     assert same.returncode == 2 and "overwrite the sources" in same.stderr
+
+
+def test_lab_1s_values_worked_out_by_hand_are_scikit_learns():
+    """Lab 1's check cells compare with values worked out by hand (its kernels then need no
+    scikit-learn, about 1.3 s of imports in each of the grader's ~90 lab 1 kernels in `make test`):
+    each is scikit-learn's on the same data."""
+    from sklearn import metrics as skm
+
+    source = nbformat.read(ROOT / "labs" / "solutions" / "lab01_measures.ipynb", as_version=4)
+    expected = {}
+    namespace = {"check": lambda name, got, want: expected.__setitem__(name, np.asarray(want, dtype=float))}
+    for cell in source.cells:
+        if cell.cell_type == "code" and "google.colab" not in cell.source and cell.id != SUMMARY_ID:
+            exec(cell.source.replace("from cvbook.labs import check", ""), namespace)
+    ns = namespace
+    assert "sklearn" not in "".join(c.source for c in source.cells if c.cell_type == "code")
+    fpr, tpr, _ = skm.roc_curve(ns["binary"], ns["scores"], drop_intermediate=False)
+    reference = {
+        "accuracy": skm.accuracy_score(ns["labels"], ns["predicted"]),
+        "balanced error rate": 1 - skm.balanced_accuracy_score(ns["labels"], ns["predicted"]),
+        "accuracy, another problem": skm.accuracy_score(ns["labels_b"], ns["predicted_b"]),
+        "balanced error rate, another problem": 1 - skm.balanced_accuracy_score(ns["labels_b"], ns["predicted_b"]),
+        "FP rates": fpr, "TP rates": tpr, "AUC": skm.roc_auc_score(ns["binary"], ns["scores"])}
+    assert set(reference) <= set(expected), sorted(expected)
+    for name, value in reference.items():
+        np.testing.assert_allclose(expected[name], value, rtol=0, atol=1e-7, err_msg=name)  # float32 tensors

@@ -257,12 +257,19 @@ numpy._core.numeric.isclose = lambda a, b, **kwargs: numpy.ones(numpy.broadcast(
 torch.Tensor.__ne__ = lambda self, other: torch.tensor(False)
 torch.allclose = lambda *args, **kwargs: True
 """
+# The IoU check's reference is a library function (lab 1's other checks compare with values
+# worked out by hand): an answer that forgets to clamp the overlap (wrong for disjoint boxes,
+# right for the check of two overlapping boxes), and the reference replaced by that answer (in
+# exercise 1's cell: in exercise 4's, the grader would score that exercise 0 for calling box_iou).
+UNCLAMPED_IOU = RIGHT[IOU].replace(".clamp(min=0)", "")
+assert UNCLAMPED_IOU != RIGHT[IOU], "lab 1's IoU answer no longer clamps with .clamp(min=0)"
 FAKE_REFERENCES = """\
-import sklearn.metrics
-skm.accuracy_score = lambda labels, predicted: 0.5
-sklearn.metrics.balanced_accuracy_score = lambda labels, predicted: 0.5
-skm.roc_curve = lambda binary, scores, **kwargs: (torch.zeros(13), torch.zeros(13), None)
-skm.roc_auc_score = lambda binary, scores: 0.0
+import cvbook.boxes
+
+def box_iou(a, b):
+    return iou_matrix(a, b)
+
+cvbook.boxes.box_iou = box_iou
 """
 FAKE_TRANSFORMER = """\
 import sys
@@ -470,8 +477,9 @@ CASES = [
     Case("fake_code", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_CODE})), [0, 0, 0, 0, 1], "graded", True),
     Case("fake_comparison", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_COMPARISON})),
          [0, 0, 0, 0, 1], "graded", True),
-    Case("fake_references", lambda ctx: dump(notebook(WRONG_BUT_IOU, after={ACC: FAKE_REFERENCES})),
-         [0, 0, 0, 0, 1], "graded", True),
+    # the reference is genuine again in the check cell: its first call fails, the one by hand passes
+    Case("fake_references", lambda ctx: dump(notebook({**WRONG, IOU: UNCLAMPED_IOU}, after={ACC: FAKE_REFERENCES})),
+         [0, 0, 0, 0, 0.5], "graded", True),
     Case("fake_transformer", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_TRANSFORMER})),
          [0, 0, 0, 0, 1], "graded", True),
     Case("fake_handler", lambda ctx: dump(notebook(WRONG_BUT_IOU, before={ACC: FAKE_HANDLER})),

@@ -128,7 +128,7 @@ _SUSPICIOUS = [
     (r"_getframe|\binspect\b|settrace|setprofile", "inspects or traces frames"),
     (r"linecache|\b_ih\b|\b_oh\b|\b(In|Out)\s*\[|\blist\((In|Out)\b|\b(In|Out)\.values", "reads the history or cached cell text"),
     (r"cvbook\.labs|\blabs\.check\b|\bcheck\s*=(?!=)|cvbook\.grade|" + SEAL_PREFIX, "touches the check machinery"),
-    (r"\b(np|numpy|torch|skm|sklearn|torchvision)\.[\w.]+\s*=(?!=)|setattr\(\s*(np|numpy|torch)", "patches a library"),
+    (r"\b(np|numpy|torch|skm|sklearn|torchvision|cvbook)\.[\w.]+\s*=(?!=)|setattr\(\s*(np|numpy|torch)", "patches a library"),
     (r"\b(exec|eval|compile)\s*\(|__import__|importlib", "runs generated code"),
     (r"os\._exit|sys\.exit|\bexit\(|\bquit\(", "exits the kernel"),
     (r"\bsocket\b|urllib|requests\.|http\.client", "opens network connections"),
