@@ -358,7 +358,8 @@ NOTEBOOKS: dict[str, Notebook] = {
               train=False, pipeline="cifar 128", amp=False)],
         download_mb=_mb("cifar10", "resnet18", "alexnet"), cpu_s=90,  # + CIFAR-10 read 23 times (cifar_task)
         reaches="the order fine-tuned from a trained head > fixed ImageNet ResNet-18 features > from scratch (by "
-                "≥ 0.05) in test accuracy on 500 CIFAR-10 images over 5 seeds, a random-head fine-tune below the "
+                "≥ 0.05) in test accuracy on 1,000 CIFAR-10 test images after training on 500, over 5 seeds, a "
+                "random-head fine-tune below the "
                 "trained-head one on average, and a neuro-surgery network on AlexNet's first layer at test accuracy "
                 "≥ 0.5 (its targets; not measured)"),
     "07_boxes_sliding_windows_nms": Notebook(
