@@ -21,6 +21,7 @@ from grading import corpus
 from grading.harness import Run, check_nothing_escaped, check_rows, corpus_run, need, rows
 
 ROOT_STEP = "root-step"
+SLOW = "import time\ntime.sleep(120)"  # an answer cell still running when the test presses Ctrl-C
 
 
 def need_fallback() -> None:
@@ -76,14 +77,17 @@ def test_ctrl_c_keeps_what_was_graded_and_a_rerun_finishes(tmp_path):
     need("bubblewrap")
     ctx = corpus.Context(tmp_path / "submissions", tmp_path / "out", 0, [], [])
     ctx.submissions.mkdir()
-    for name in ("a", "b"):
-        (ctx.submissions / f"{name}.ipynb").write_bytes(corpus.dump(corpus.notebook(corpus.RIGHT)))
+    right = corpus.dump(corpus.notebook(corpus.RIGHT))
+    (ctx.submissions / "a.ipynb").write_bytes(right)
+    # b is still running when Ctrl-C comes: a lab 1 grading takes about 3 s, and a wait after a's
+    # result once saw both finish first (the command ended with status 0)
+    (ctx.submissions / "b.ipynb").write_bytes(corpus.dump(corpus.notebook(corpus.RIGHT, after={corpus.ACC: SLOW})))
     command = [sys.executable, "-m", "cvbook.grade", "lab01", str(ctx.submissions), "--out", str(ctx.out), "--jobs", "1"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while not list((ctx.out / "results").glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)  # the second submission is running now
+    time.sleep(1.0)  # the second submission is running now (asleep in its first answer cell)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "run the same command again" in stderr, stderr
@@ -91,6 +95,7 @@ def test_ctrl_c_keeps_what_was_graded_and_a_rerun_finishes(tmp_path):
     assert [result["score"] for result in kept] == [5], kept  # what was graded is saved...
     assert not (ctx.out / "gradebook.csv").exists()  # ...and the gradebook is as it was (none yet)
     assert stray_processes() == {}
+    (ctx.submissions / "b.ipynb").write_bytes(right)  # b, handed in again without the wait
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0 and "1 already graded, 1 to grade" in done.stderr, done.stderr
     assert {name: row["score"] for name, row in rows(ctx.out).items()} == {"a": "5", "b": "5"}
