@@ -162,6 +162,11 @@ def test_a_long_line_of_the_students_code_is_cut_with_an_ellipsis():
     line = "raise NotImplementedError('Exercise: " + "x" * 200 + "')"
     shown = Frame("cell", 7, "roc_points", line).describe()
     assert shown == f"line 7, in roc_points: `{line[:119]}…`" and len(shown.split("`")[1]) == 120
+    # a line of words is cut after a whole word, not inside one; a cut line is not also marked as going on
+    words = "raise NotImplementedError('Exercise: " + "argsort the scores, " * 10 + "')"
+    quoted = Frame("cell", 7, "roc_points", words).describe().split("`")[1]
+    assert quoted.endswith("scores,…") and words.startswith(quoted[:-1]) and len(quoted) <= 120
+    assert Frame("cell", 7, "f", words[:-2]).describe().endswith("…`")
     assert Frame("cell", 2, "f", "return 1 / 0").describe() == "line 2, in f: `return 1 / 0`"
     # the first line of a statement that goes on (a long hint's stub) says so
     assert Frame("cell", 7, "f", "raise NotImplementedError('Exercise: sort the '").describe() == \

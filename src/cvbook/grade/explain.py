@@ -81,8 +81,20 @@ class Frame:
 
     def describe(self) -> str:
         where = f"line {self.line}" + (f", in {self.function}" if self.function and self.function != "<module>" else "")
-        code = self.code if len(self.code) <= 120 else self.code[:119] + "…"  # a long line, cut where it shows
-        return f"{where}: `{code}`" + (" …" if _continues(self.code) else "")
+        code = _cut(self.code, 120)  # a long line, cut where it shows
+        return f"{where}: `{code}`" + (" …" if code == self.code and _continues(self.code) else "")
+
+
+def _cut(line: str, width: int) -> str:
+    """``line``, or when it is longer than ``width``, its first ``width - 1`` characters and "…",
+    cut back to the end of a word when that is in their last quarter (a long token is cut where it shows)."""
+    if len(line) <= width:
+        return line
+    head = line[:width - 1]
+    if not line[width - 1].isspace():  # head ends inside a word
+        space = head.rfind(" ")
+        head = head[:space] if space >= width * 3 // 4 else head
+    return head.rstrip() + "…"
 
 
 def _continues(line: str) -> bool:
