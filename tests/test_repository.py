@@ -2,6 +2,7 @@
 and the README agree with it, and a fork rewrites them all at once, idempotently."""
 import shutil
 import sys
+from collections import Counter
 
 from notebooks import BOOK, LAB_SOURCES, ROOT, STUDENT_LABS
 
@@ -16,7 +17,9 @@ def test_every_place_names_the_one_repository():
     for path in BOOK + LAB_SOURCES + STUDENT_LABS:
         rel = path.relative_to(ROOT).as_posix()
         kinds = {o.what for o in found if o.path.startswith(rel + " ")}
-        assert kinds == {"Colab badge", "install cell"}, f"{rel} names the repository in {kinds or 'no place'}"
+        # and, where it links a file of the repository (its full-profile line), a GitHub file link
+        assert kinds - {"GitHub file link"} == {"Colab badge", "install cell"}, (
+            f"{rel} names the repository in {kinds or 'no place'}")
     assert {"README.md", "_config.yml", "CONTRIBUTING.md"} <= places
 
 
@@ -28,12 +31,22 @@ def test_a_fork_rewrites_everything_once_and_back(tmp_path):
     this = tmp_path / "tools" / "repository.py"
     this.parent.mkdir()
     shutil.copy(ROOT / "tools" / "repository.py", this)
+    # a link to a file on GitHub, as tools/t4_estimates.py writes into each notebook (whether or not the
+    # copied notebooks carry the new line yet)
+    (tmp_path / "README.md").write_text((tmp_path / "README.md").read_text()
+                                        + f"\nSee [the estimator]({repository.github_url('tools/t4_estimates.py')}).\n")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    kinds = Counter(o.what for o in repository.occurrences(tmp_path))
+    # 3 notebooks × (badge, install), CONTRIBUTING (badge, install), README 1 install, _config 1, and file links
+    assert kinds["Colab badge"] == 4 and kinds["install cell"] == 5 and kinds["repository URL"] == 1
+    assert kinds["GitHub file link"] >= 1
 
     changed = repository.rewrite("someone/cv-course", "dev", tmp_path, this_file=this)
     assert len(changed) == 7
     assert repository.mismatches(tmp_path, "someone/cv-course", "dev") == []
-    assert len(repository.occurrences(tmp_path)) == 10  # 3 notebooks × 2, CONTRIBUTING 2, README 1, _config 1
+    assert Counter(o.what for o in repository.occurrences(tmp_path)) == kinds
+    assert "[the estimator](https://github.com/someone/cv-course/blob/dev/tools/t4_estimates.py)" in (
+        tmp_path / "README.md").read_text()
     assert 'REPOSITORY = "someone/cv-course"' in this.read_text() and 'BRANCH = "dev"' in this.read_text()
     notebook = (tmp_path / "book/01_tasks_and_measures.ipynb").read_text()
     assert "colab.research.google.com/github/someone/cv-course/blob/dev/book/01_tasks_and_measures.ipynb" in notebook
@@ -44,6 +57,19 @@ def test_a_fork_rewrites_everything_once_and_back(tmp_path):
 
     repository.rewrite("cvbook/cvbook", "main", tmp_path, this_file=this)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # byte for byte
+
+
+def test_github_url_names_a_file_of_the_repository_at_its_branch():
+    assert repository.github_url("tools/t4_estimates.py") == (
+        f"https://github.com/{repository.REPOSITORY}/blob/{repository.BRANCH}/tools/t4_estimates.py")
+    assert repository.github_url("/README.md", "someone/cv-course", "dev") == (
+        "https://github.com/someone/cv-course/blob/dev/README.md")
+    (found,) = repository._find(repository.github_url("tools/repository.py", "someone/cv-course", "dev"), "here")
+    assert (found.what, found.repository, found.branch) == ("GitHub file link", "someone/cv-course", "dev")
+    # neither a Colab badge nor an install cell reads as a file link, nor the repository button
+    for text in ("https://colab.research.google.com/github/cvbook/cvbook/blob/main/labs/lab01_measures.ipynb",
+                 "git+https://github.com/cvbook/cvbook@main", "url: https://github.com/cvbook/cvbook\n"):
+        assert "GitHub file link" not in {o.what for o in repository._find(text, "here")}, text
 
 
 def test_the_install_cells_stored_hash_follows_the_rewrite(tmp_path):

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from notebooks import ROOT
+from notebooks import BRANCH, REPOSITORY, ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 import t4_estimates as t4  # noqa: E402
@@ -37,8 +37,25 @@ def test_each_page_states_its_estimate_which_fits_a_colab_session(name):
     assert stated == [t4.statement(name)], (f"{name}: its '{t4.CELL_ID}' cell must read {t4.statement(name)!r}; "
                                            f"run `python tools/t4_estimates.py --write {name}`")
     aim = r"its results are the quick profile's \(\S" if t4.NOTEBOOKS[name].same else r"it aims at \S"
-    assert re.search(rf"about {minutes} min .* {aim}", stated[0])
+    source = re.escape(f"[tools/t4_estimates.py](https://github.com/{REPOSITORY}/blob/{BRANCH}/tools/t4_estimates.py)")
+    assert re.search(rf"about {minutes} min \(estimated .*, not measured on a T4: {source}\); {aim}", stated[0])
     assert bool(t4.NOTEBOOKS[name].same) != bool(t4.NOTEBOOKS[name].reaches), f"{name}: give reaches or same, not both"
+
+
+def test_the_line_links_the_estimator_on_github_where_a_fork_rewrites_it():
+    """Colab has no tools/ beside a notebook: the line links the file on the repository's GitHub, with
+    the address that tools/repository.py checks and that a fork's rewrite changes."""
+    import repository
+
+    line = t4.statement("lab14_training_well")
+    (link,) = re.findall(r"\]\((https://[^)\s]+)\)", line)
+    assert link == repository.github_url("tools/t4_estimates.py") == (
+        f"https://github.com/{REPOSITORY}/blob/{BRANCH}/tools/t4_estimates.py")
+    assert (ROOT / link.split(f"/blob/{BRANCH}/", 1)[1]).is_file()
+    (found,) = repository._find(line, "the line")
+    assert (found.what, found.repository, found.branch) == ("GitHub file link", REPOSITORY, BRANCH)
+    assert "https://github.com/someone/cv-course/blob/dev/tools/t4_estimates.py" in repository._replace(
+        line, "someone/cv-course", "dev")
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,8 +1,9 @@
 """The book's GitHub repository and branch, in one place.
 
-Every Colab badge, every install cell, ``_config.yml`` (the repository button and the launch
-buttons), the README and CONTRIBUTING.md name the repository; ``tests/test_repository.py``
-checks that they all name the one below. A fork changes it once::
+Every Colab badge, every install cell, every link to a file of the repository on GitHub (made
+with :func:`github_url`: a lab opened in Colab has no ``tools/`` beside it), ``_config.yml`` (the
+repository button and the launch buttons), the README and CONTRIBUTING.md name the repository;
+``tests/test_repository.py`` checks that they all name the one below. A fork changes it once::
 
     python tools/repository.py                      # check: list every place that disagrees
     python tools/repository.py OWNER/NAME [BRANCH]  # rewrite every place, and this file
@@ -28,10 +29,18 @@ NAME = r"[A-Za-z0-9_.-]+"
 PATTERNS = {
     "Colab badge": re.compile(rf"https://colab\.research\.google\.com/github/(?P<repo>{NAME}/{NAME})/blob/(?P<branch>{NAME})/"),
     "install cell": re.compile(rf"git\+https://github\.com/(?P<repo>{NAME}/{NAME})@(?P<branch>{NAME})"),
+    "GitHub file link": re.compile(rf"https://github\.com/(?P<repo>{NAME}/{NAME})/blob/(?P<branch>{NAME})/"),
     "repository URL": re.compile(rf"url: https://github\.com/(?P<repo>{NAME}/{NAME})\n(?P<rest>(?:[ \t].*\n)*?)"
                                  rf"[ \t]+branch: (?P<branch>{NAME})"),
 }
 TEXT_FILES = ("README.md", "CONTRIBUTING.md", "_config.yml")
+
+
+def github_url(path: str, repository: str | None = None, branch: str | None = None) -> str:
+    """The address of the repository's file ``path`` (relative to its root) on GitHub, at ``branch``:
+    ``https://github.com/cvbook/cvbook/blob/main/tools/t4_estimates.py``. The defaults are read when
+    called, so a generator that writes such a link follows a fork's rewrite of this file."""
+    return f"https://github.com/{repository or REPOSITORY}/blob/{branch or BRANCH}/{path.lstrip('/')}"
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,14 @@ def _replace(text: str, repository: str, branch: str) -> str:
     def install(m):
         return f"git+https://github.com/{repository}@{branch}"
 
+    def file_link(m):
+        return github_url("", repository, branch)
+
     def config(m):
         return m[0].replace(f"url: https://github.com/{m['repo']}", f"url: https://github.com/{repository}", 1)[
             : -len(m["branch"])] + branch
 
-    for pattern, fix in zip(PATTERNS.values(), (badge, install, config)):
+    for pattern, fix in zip(PATTERNS.values(), (badge, install, file_link, config)):
         text = pattern.sub(fix, text)
     return text
 

@@ -36,6 +36,7 @@ import argparse
 import functools
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,10 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tools") not in sys.path:  # run as a script, imported by the tests or from elsewhere
+    sys.path.insert(0, str(ROOT / "tools"))
+import repository  # noqa: E402  (tools/repository.py: the GitHub address, which a fork rewrites)
+
 AMP_TFLOPS, FP32_TFLOPS = 6.0, 3.0
 COLAB_CORES = 1.5
 DOWNLOAD_MB_PER_S = 20.0
@@ -522,12 +527,16 @@ NOTEBOOKS: dict[str, Notebook] = {
 }
 
 
+SOURCE = "tools/t4_estimates.py"
+
+
 def statement(name: str) -> str:
-    """The one line a notebook's full-profile section carries."""
+    """The one line a notebook's full-profile section carries. It links this file on GitHub
+    (:func:`repository.github_url`): a notebook opened in Colab has no ``tools/`` beside it."""
     nb = NOTEBOOKS[name]
     aim = f"its results are the quick profile's ({nb.same})" if nb.same else f"it aims at {nb.reaches}"
     return (f"**Full profile on a Colab T4:** about {nb.minutes()} min (estimated from FLOPs and measured CPU costs, "
-            f"not measured on a T4: `tools/t4_estimates.py`); {aim}.")
+            f"not measured on a T4: [{SOURCE}]({repository.github_url(SOURCE)})); {aim}.")
 
 
 def steps_per_second(name: str) -> dict[str, float]:
