@@ -74,6 +74,35 @@ def test_on_epoch_end_values_are_recorded_and_evaluate_predict():
     assert metrics["accuracy"] == pytest.approx((out.argmax(1) == y).double().mean().item())
 
 
+def test_what_on_epoch_end_prints_follows_its_period_line(capsys):
+    """The callback runs before its period's line is printed (what it returns joins that line), but
+    what it prints comes after the line, so that the log reads in order; also when it fails."""
+    loader = DataLoader(_blobs(64), batch_size=16)  # 4 batches
+
+    def on_epoch_end(epoch, model):
+        print(f"end of epoch {epoch}: callback")
+        return {"weight_norm": model.weight.norm().item()}
+
+    train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), on_epoch_end=on_epoch_end,
+              report=train.Report(bar=False))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["epoch", "1/2"], ["end", "of"], ["epoch", "2/2"], ["end", "of"]]
+    assert lines[1] == "end of epoch 1: callback" and lines[3] == "end of epoch 2: callback"
+    assert "weight_norm" in lines[0] and "weight_norm" in lines[2]
+    train.fit(nn.Linear(2, 3), loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), on_epoch_end=on_epoch_end,
+              report=train.QUIET)
+    assert capsys.readouterr().out == "end of epoch 1: callback\n"  # no period line: shown all the same
+
+    def failing(epoch, model):
+        print("about to fail")
+        raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        train.fit(nn.Linear(2, 3), loader, epochs=1, loss_fn=nn.CrossEntropyLoss(), on_epoch_end=failing,
+                  report=train.Report(bar=False))
+    assert capsys.readouterr().out == "about to fail\n"  # not lost with the exception
+
+
 def test_named_losses_are_weighted_summed_and_recorded():
     """One SGD step on two named losses equals the step on their weighted sum, computed by hand."""
     torch.manual_seed(0)

@@ -35,6 +35,8 @@ full-size inputs, fewer of them. The history holds only what really ran.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import sys
 import time
@@ -228,7 +230,8 @@ def fit(
         - ``val_loader``: evaluated (in eval mode); its averages are recorded as ``val_<name>``.
         - ``eval_every``: with ``steps``, the period in steps (default: the loader's length).
         - ``on_epoch_end``: called as ``on_epoch_end(epoch, model)`` (to unfreeze layers halfway,
-          say); a dict it returns is recorded in the period's row.
+          say); a dict it returns is recorded in the period's row (and shown in its line). What it
+          prints is shown after the period's line, so that the log reads in order.
 
     The optimiser and its learning rate:
         - ``optimizer``: defaults to ``AdamW(model.parameters(), lr, weight_decay)``; frozen
@@ -299,8 +302,9 @@ def fit(
 
     def end_period(done: int) -> None:
         """Close an epoch (or ``eval_every`` period, or the run's last part) after ``done`` steps:
-        validate, call ``on_epoch_end``, record the row, print it."""
+        validate, call ``on_epoch_end``, record the row, print it, then what ``on_epoch_end`` printed."""
         nonlocal period_start, sums, count
+        said = io.StringIO()  # what on_epoch_end prints: shown after the row's line, which its values join
         row = {f"train_{k}": v / count for k, v in sums.items()}
         if val_loader is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, metrics, device,
@@ -310,7 +314,12 @@ def fit(
         row.update(epoch=epoch, step=float(done), lr=optimizer.param_groups[0]["lr"],
                    seconds=time.perf_counter() - period_start)
         if on_epoch_end is not None:
-            extra = on_epoch_end(len(history.rows) + 1, model)
+            try:
+                with contextlib.redirect_stdout(said):
+                    extra = on_epoch_end(len(history.rows) + 1, model)
+            except BaseException:
+                print(said.getvalue(), end="", flush=True)  # what it said before it failed
+                raise
             if extra:
                 row.update({k: float(v) for k, v in extra.items()})
             model.train()
@@ -322,6 +331,8 @@ def fit(
                 label = f"step {done:>5}/{planned}" + (f" (epoch {epoch:.2f})" if per_epoch else "")
             shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step"))
             print(f"{label}  {shown}  ({row['seconds']:.1f} s)", flush=True)
+        if said.getvalue():
+            print(said.getvalue(), end="", flush=True)
         period_start, sums, count = time.perf_counter(), {}, 0
 
     model.train()
