@@ -1,6 +1,7 @@
 import matplotlib
 import numpy as np
 import torch
+from matplotlib.transforms import Bbox
 
 from cvbook import data, plot
 
@@ -138,3 +139,31 @@ def test_show_images_asks_for_one_title_per_image():
 
     with pytest.raises(ValueError, match="one title per image"):
         plot.show_images([np.zeros((4, 4))] * 3, ["a", "b"])
+
+
+def test_a_label_that_would_cover_another_moves_inside_its_box():
+    """Two detections of one shape (chapter 12's figure): the second label moves to its box's
+    bottom edge instead of hiding the first; a third goes to its top edge, inside."""
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(np.zeros((64, 64)))
+    boxes = torch.tensor([[14.0, 22, 32, 42], [15.0, 23, 31, 42], [14.0, 22, 32, 41]])
+    plot.draw_boxes(ax, boxes, ["square", "circle", "triangle"], [0.53, 0.53, 0.5])
+    assert [(t.get_position()[1], t.get_va()) for t in ax.texts] == [(21.5, "bottom"), (41.5, "bottom"), (21.5, "top")]
+    extents = [t.get_window_extent() for t in ax.texts]
+    assert all(Bbox.intersection(a, b) is None or Bbox.intersection(a, b).height <= 1
+               for i, a in enumerate(extents) for b in extents[i + 1:])
+    plt.close("all")
+
+
+def test_a_label_at_the_right_edge_ends_at_its_boxs_right_edge():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(np.zeros((64, 64)))
+    plot.draw_boxes(ax, torch.tensor([[4.0, 20, 20, 40], [50.0, 20, 63, 40]]), ["left", "a long label 0.99"])
+    left, right = ax.texts
+    assert (left.get_ha(), right.get_ha()) == ("left", "right") and right.get_position()[0] == 62.5
+    assert right.get_window_extent().x1 <= ax.get_window_extent().x1
+    plt.close("all")

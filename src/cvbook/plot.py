@@ -15,6 +15,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 __all__ = ["to_numpy_image", "show_images", "filter_images", "draw_boxes", "show_boxes", "overlay_mask", "show_masks",
            "grid_columns", "PALETTE", "MAX_WIDTH_IN"]
@@ -137,6 +139,10 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
     ``(0, 0, 1, 1)``). ``imshow`` puts pixel centres at integers, so on axes that show an image
     the boxes are drawn ½ pixel up and to the left, around the pixels they cover.
 
+    A label that would cover another label of the axes moves inside its box, to the bottom edge,
+    else the top edge (it stays where it was when all three are taken); one that would run past the
+    right of the axes ends at the box's right edge instead.
+
     Labels are ``fontsize`` points: 8 reads as 8 on the page in a figure up to 8.2 in wide (the
     book's column); give 10 for panels side by side in a figure up to 10 in wide.
     """
@@ -146,6 +152,7 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
     y_low, y_high = sorted(ax.get_ylim())
     room = 0.07 * (y_high - y_low)  # about one line of 8-point text on a plot a few inches high
     shift = -0.5 if ax.images else 0.0
+    taken = [text.get_window_extent() for text in ax.texts]  # labels already there (another call's)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         x1, y1, x2, y2 = x1 + shift, y1 + shift, x2 + shift, y2 + shift
         color = colors if isinstance(colors, str) else (colors[i % len(colors)] if colors else PALETTE[i % len(PALETTE)])
@@ -158,9 +165,36 @@ def draw_boxes(ax: Axes, boxes, labels: Sequence[str] | None = None, scores: Seq
             text.append(f"{float(scores[i]):.2f}")
         if text:
             inside_top = label_at == "top" and y1 - y_low < room
-            ax.text(x1, y1 if label_at == "top" else y2, " ".join(text), color="white", fontsize=fontsize,
-                    va="top" if inside_top else "bottom",
-                    bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.85))
+            first = (y1, "top" if inside_top else "bottom") if label_at == "top" else (y2, "bottom")
+            label = ax.text(x1, first[0], " ".join(text), color="white", fontsize=fontsize, va=first[1],
+                            bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.85))
+            taken.append(place_label(label, [first, (y2, "bottom"), (y1, "top")], x2, taken))
+
+
+def place_label(label: Text, spots: Sequence[tuple[float, str]], x_right: float, taken: list[Bbox]) -> Bbox:
+    """Move a box's ``label`` to the first of ``spots`` (``(y, va)`` pairs) where it covers no
+    ``taken`` extent, or leave it at the first; then, if it runs past the right of its axes,
+    right-align it on ``x_right`` (the box's right edge). Returns its extent on the page."""
+
+    def extent() -> Bbox:
+        return label.get_window_extent()
+
+    def covers(other: Bbox) -> bool:  # more than touching: labels may share an edge
+        common = Bbox.intersection(extent(), other)
+        return common is not None and common.width > 1 and common.height > 1
+
+    for y, va in dict.fromkeys(spots):
+        label.set_y(y)
+        label.set_va(va)
+        if not any(covers(other) for other in taken):
+            break
+    else:
+        label.set_y(spots[0][0])
+        label.set_va(spots[0][1])
+    if extent().x1 > label.axes.get_window_extent().x1:
+        label.set_x(x_right)
+        label.set_ha("right")
+    return extent()
 
 
 def show_boxes(image, boxes, labels: Sequence[str] | None = None, scores: Sequence[float] | None = None,
