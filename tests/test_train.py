@@ -85,7 +85,7 @@ def test_what_on_epoch_end_prints_follows_its_period_line(capsys):
 
     train.fit(nn.Linear(2, 3), loader, epochs=2, loss_fn=nn.CrossEntropyLoss(), on_epoch_end=on_epoch_end,
               report=train.Report(bar=False))
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.replace("\n    ", "  ").splitlines()  # a long period line goes on indented
     assert [line.split()[:2] for line in lines] == [["epoch", "1/2"], ["end", "of"], ["epoch", "2/2"], ["end", "of"]]
     assert lines[1] == "end of epoch 1: callback" and lines[3] == "end of epoch 2: callback"
     assert "weight_norm" in lines[0] and "weight_norm" in lines[2]
@@ -207,7 +207,7 @@ def test_a_capped_run_says_so(capsys):
     loader = DataLoader(_blobs(64), batch_size=8)
     train.fit(nn.Linear(2, 3), loader, steps=20, eval_every=5, loss_fn=nn.CrossEntropyLoss(), max_steps=3,
               report=train.Report(bar=False))
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.replace("\n    ", "  ").splitlines()  # a long period line goes on indented
     assert lines[0].startswith("step     3/20 (epoch 0.38)  train_loss")
     assert lines[1] == "stopped at the cap of 3 of 20 steps (max_steps; a rehearsal)"
 
@@ -263,3 +263,18 @@ def test_to_device_handles_detection_targets():
     targets = [{"boxes": torch.zeros(2, 4), "labels": torch.zeros(2)}]
     moved = train.to_device(targets, torch.device("cpu"))
     assert isinstance(moved, list) and moved[0]["boxes"].shape == (2, 4)
+
+
+def test_a_long_log_line_is_packed_into_the_books_column():
+    from cvbook.train import log_line
+
+    items = ["train_loss_classifier 0.4034", "train_loss_box_reg 0.4322", "train_loss_objectness 0.1876",
+             "train_loss_rpn_box_reg 0.0130", "train_loss 1.0362"]
+    text = log_line("epoch   1/1", items, "(16.6 s)")
+    lines = text.splitlines()
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines)
+    assert lines[0] == "epoch   1/1  train_loss_classifier 0.4034  train_loss_box_reg 0.4322"
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert " ".join(text.split()) == " ".join(["epoch 1/1", *items, "(16.6 s)"]), "nothing lost, no item split"
+    assert log_line("epoch   1/2", ["train_loss 1.6235"], "(8.2 s)") == "epoch   1/2  train_loss 1.6235  (8.2 s)"
+    assert log_line("x", ["a" * 90], "(1 s)", width=80) == "x\n    " + "a" * 90 + "\n    (1 s)"

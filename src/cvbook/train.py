@@ -40,7 +40,7 @@ import io
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,19 @@ class Report:
 
 #: Show nothing (tests, and loops that call :func:`fit` many times).
 QUIET = Report(bar=False, summary=False)
+
+
+def log_line(label: str, items: Sequence[str], tail: str, width: int = 80) -> str:
+    """``label  item  item ...  tail`` on one line, or, when that is wider than ``width``, packed
+    on as many lines as it takes, the later ones indented (the book's output column shows about
+    81 characters). An item is never split."""
+    lines = [label]
+    for part in [*items, tail]:
+        if len(lines[-1]) + 2 + len(part) > width:
+            lines.append("    " + part)
+        else:
+            lines[-1] += "  " + part
+    return "\n".join(lines)
 
 
 def _supervised(loss_fn: Callable, metrics: Mapping[str, Metric]) -> Callable:
@@ -329,8 +342,8 @@ def fit(
                 label = f"epoch {len(history.rows):>3}/{epochs}" + (f" ({epoch:.2f})" if done % per_epoch else "")
             else:  # steps=: the period ends at a step; the epoch, where the loader has a length
                 label = f"step {done:>5}/{planned}" + (f" (epoch {epoch:.2f})" if per_epoch else "")
-            shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step"))
-            print(f"{label}  {shown}  ({row['seconds']:.1f} s)", flush=True)
+            shown = [f"{k} {v:.4f}" for k, v in row.items() if k not in ("lr", "seconds", "epoch", "step")]
+            print(log_line(label, shown, f"({row['seconds']:.1f} s)"), flush=True)
         if said.getvalue():
             print(said.getvalue(), end="", flush=True)
         period_start, sums, count = time.perf_counter(), {}, 0
@@ -371,8 +384,8 @@ def fit(
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}" if "loss" in sums else "")
             history.seconds = time.perf_counter() - start
             if report.every_steps and (i + 1) % report.every_steps == 0:
-                shown = "  ".join(f"{k} {v:.3f}" for k, v in named.items())
-                print(f"step {i + 1:>5}/{total}  {shown}  ({history.seconds:.0f} s in all)", flush=True)
+                shown = [f"{k} {v:.3f}" for k, v in named.items()]
+                print(log_line(f"step {i + 1:>5}/{total}", shown, f"({history.seconds:.0f} s in all)"), flush=True)
             out_of_time = time_budget is not None and history.seconds >= time_budget
             if (i + 1) % period == 0 or i + 1 == total or out_of_time:
                 end_period(i + 1)
