@@ -188,11 +188,10 @@ def test_lab_1s_values_worked_out_by_hand_are_scikit_learns():
 
     source = nbformat.read(ROOT / "labs" / "solutions" / "lab01_measures.ipynb", as_version=4)
     expected = {}
-    namespace = {"check": lambda name, got, want: expected.__setitem__(name, np.asarray(want, dtype=float))}
+    ns = {"check": lambda name, got, want: expected.__setitem__(name, np.asarray(want, dtype=float))}
     for cell in source.cells:
         if cell.cell_type == "code" and "google.colab" not in cell.source and cell.id != SUMMARY_ID:
-            exec(cell.source.replace("from cvbook.labs import check", ""), namespace)
-    ns = namespace
+            exec(cell.source.replace("from cvbook.labs import check", ""), ns)
     assert "sklearn" not in "".join(c.source for c in source.cells if c.cell_type == "code")
     fpr, tpr, _ = skm.roc_curve(ns["binary"], ns["scores"], drop_intermediate=False)
     reference = {
