@@ -101,6 +101,29 @@ def test_no_warnings_in_outputs(path):
             assert not re.search(r"\b\w*Warning: ", text), f"{rel(path)} cell {i} prints a warning: {text[:300]}"
 
 
+# The characters an output area of the built book shows on one line (headless Chromium, a 1280-px
+# window: 81); a longer printed line is cut off, and its end (often a claim's True) is out of view.
+PAGE_WIDTH = 80
+
+
+@pytest.mark.parametrize("path", BOOK, ids=rel)
+def test_printed_lines_fit_the_page(path):
+    """Printed text (stdout, and plain-text results with no richer view) of a page fits its column."""
+    nb = nbformat.read(path, as_version=4)
+    wide = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stdout":
+                text = out.text
+            elif out.output_type == "execute_result" and set(out.data) == {"text/plain"}:
+                text = out.data["text/plain"]
+            else:
+                continue
+            wide += [f"cell {cell.id}: {len(line)} characters: {line[:60]}…" for line in text.splitlines()
+                     if len(line) > PAGE_WIDTH]
+    assert not wide, f"{rel(path)}: lines wider than the page's {PAGE_WIDTH} characters:\n" + "\n".join(wide)
+
+
 @pytest.mark.parametrize("path", BOOK, ids=rel)
 def test_every_page_has_a_figure(path):
     """Every chapter shows figures (or live widgets); `make execute` once stripped them with MPLBACKEND=Agg."""
