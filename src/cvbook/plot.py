@@ -175,26 +175,27 @@ def place_label(label: Text, spots: Sequence[tuple[float, str]], x_right: float,
     """Move a box's ``label`` to the first of ``spots`` (``(y, va)`` pairs) where it covers no
     ``taken`` extent, or leave it at the first; then, if it runs past the right of its axes,
     right-align it on ``x_right`` (the box's right edge). Returns its extent on the page."""
-
-    def extent() -> Bbox:
-        return label.get_window_extent()
-
-    def covers(other: Bbox) -> bool:  # more than touching: labels may share an edge
-        common = Bbox.intersection(extent(), other)
-        return common is not None and common.width > 1 and common.height > 1
-
     for y, va in dict.fromkeys(spots):
         label.set_y(y)
         label.set_va(va)
-        if not any(covers(other) for other in taken):
+        here = label.get_window_extent()
+        if not any(overlap(here, other) for other in taken):
             break
     else:
         label.set_y(spots[0][0])
         label.set_va(spots[0][1])
-    if extent().x1 > label.axes.get_window_extent().x1:
+        here = label.get_window_extent()
+    if here.x1 > label.axes.get_window_extent().x1:
         label.set_x(x_right)
         label.set_ha("right")
-    return extent()
+        here = label.get_window_extent()
+    return here
+
+
+def overlap(a: Bbox, b: Bbox) -> bool:
+    """Whether two extents on the page overlap by more than a pixel each way (sharing an edge is fine)."""
+    common = Bbox.intersection(a, b)
+    return common is not None and common.width > 1 and common.height > 1
 
 
 def show_boxes(image, boxes, labels: Sequence[str] | None = None, scores: Sequence[float] | None = None,
